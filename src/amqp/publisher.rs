@@ -1,0 +1,82 @@
+//! Publishing under publisher confirms, pipelined: every message of a group is
+//! sent before any confirm is awaited.
+
+use futures_util::future::try_join_all;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("broker error while publishing: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("the broker refused (nacked) a message published to {exchange:?} with routing key {routing_key:?}")]
+    Nack {
+        exchange: String,
+        routing_key: String,
+    },
+}
+
+/// A message to publish.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub exchange: String,
+    pub routing_key: String,
+    pub properties: BasicProperties,
+    pub body: Vec<u8>,
+}
+
+/// A channel in confirm mode.
+#[derive(Clone)]
+pub struct Publisher {
+    channel: Channel,
+}
+
+impl Publisher {
+    /// Opens a channel on `connection` and puts it in confirm mode.
+    pub async fn open(connection: &Connection) -> Result<Publisher, lapin::Error> {
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Publisher { channel })
+    }
+
+    /// Publishes every message, then waits for all their confirms. `Ok` means
+    /// the broker took responsibility for every one of them.
+    pub async fn publish_all(&self, messages: &[Outgoing]) -> Result<(), PublishError> {
+        let mut confirms = Vec::with_capacity(messages.len());
+        for m in messages {
+            let confirm = self
+                .channel
+                .basic_publish(
+                    m.exchange.as_str().into(),
+                    m.routing_key.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &m.body,
+                    m.properties.clone(),
+                )
+                .await?;
+            confirms.push(async move {
+                let confirmation = confirm.await?;
+                if confirmation.is_nack() {
+                    return Err(PublishError::Nack {
+                        exchange: m.exchange.clone(),
+                        routing_key: m.routing_key.clone(),
+                    });
+                }
+                Ok(())
+            });
+        }
+        try_join_all(confirms).await.map(drop)
+    }
+}
+
+/// Properties of a persistent CloudEvents message with `id`.
+pub fn cloudevent_properties(id: &str, headers: FieldTable) -> BasicProperties {
+    BasicProperties::default()
+        .with_content_type(crate::contract::envelope::CONTENT_TYPE.into())
+        .with_message_id(id.into())
+        .with_delivery_mode(2)
+        .with_headers(headers)
+}

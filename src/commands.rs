@@ -1,0 +1,117 @@
+//! The subcommands other than `run`: `migrate` and `publish`.
+
+use anyhow::{bail, Context as _};
+use lapin::types::FieldTable;
+
+use crate::amqp::{self, publisher::Outgoing, publisher::Publisher};
+use crate::config::{redact_url, Settings};
+use crate::store;
+
+/// `jobsync migrate`: creates the database when missing and applies pending
+/// migrations; returns how many were applied.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<usize> {
+    let url = settings.database.url.clone();
+    tokio::task::spawn_blocking(move || {
+        use diesel::Connection as _;
+        store::db::create_database_if_missing(&url)?;
+        let mut conn = diesel::PgConnection::establish(&url)
+            .with_context(|| format!("cannot connect to PostgreSQL at {}", redact_url(&url)))?;
+        store::db::migrate(&mut conn)
+    })
+    .await?
+}
+
+/// Reads CloudEvents, one JSON object per line (blank lines skipped), and
+/// returns them as messages for the hub exchange. Every line is checked before
+/// anything is published, so a bad file publishes nothing.
+pub fn read_events(text: &str, hub_exchange: &str) -> anyhow::Result<Vec<Outgoing>> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        id: String,
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let head: Head = serde_json::from_str(line).with_context(|| {
+            format!("line {}: not a CloudEvent with a string id and type", n + 1)
+        })?;
+        let Some(routing_key) = head.kind.strip_prefix("dk.dfdg.") else {
+            bail!(
+                "line {}: type {:?} is not a hub type (dk.dfdg.…)",
+                n + 1,
+                head.kind
+            );
+        };
+        out.push(Outgoing {
+            exchange: hub_exchange.to_owned(),
+            routing_key: routing_key.to_owned(),
+            properties: amqp::publisher::cloudevent_properties(&head.id, FieldTable::default()),
+            body: line.as_bytes().to_vec(),
+        });
+    }
+    Ok(out)
+}
+
+/// `jobsync publish FILE`: publishes the events of FILE (`-` for standard
+/// input) to the hub exchange under confirms; returns how many.
+pub async fn publish(settings: &Settings, file: &str) -> anyhow::Result<usize> {
+    let text = if file == "-" {
+        let mut s = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut tokio::io::stdin(), &mut s).await?;
+        s
+    } else {
+        tokio::fs::read_to_string(file)
+            .await
+            .with_context(|| format!("cannot read {file}"))?
+    };
+    let events = read_events(&text, &settings.topology.hub_exchange)?;
+    let connection = amqp::connect(&settings.amqp.url, "jobsync publish")
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to RabbitMQ at {}",
+                redact_url(&settings.amqp.url)
+            )
+        })?;
+    let channel = connection.create_channel().await?;
+    amqp::topology::declare(&channel, &settings.topology, settings.amqp.delivery_limit).await?;
+    let publisher = Publisher::open(&connection).await?;
+    for chunk in events.chunks(1000) {
+        publisher.publish_all(chunk).await?;
+    }
+    connection.close(200, "published".into()).await?;
+    Ok(events.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_keys_come_from_the_type() {
+        let text = "{\"id\":\"a\",\"type\":\"dk.dfdg.joborder.snapshot\"}\n\n{\"id\":\"b\",\"type\":\"dk.dfdg.mediationlog.snapshot\"}\n";
+        let events = read_events(text, "dfdg.hub").unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].routing_key, "joborder.snapshot");
+        assert_eq!(events[1].routing_key, "mediationlog.snapshot");
+        assert_eq!(
+            events[0].properties.message_id().as_ref().unwrap().as_str(),
+            "a"
+        );
+    }
+
+    #[test]
+    fn a_bad_line_is_named_and_nothing_is_read() {
+        let err = read_events(
+            "{\"id\":\"a\",\"type\":\"dk.dfdg.joborder.snapshot\"}\nnot json\n",
+            "x",
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("line 2:"), "{err}");
+    }
+}

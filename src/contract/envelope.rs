@@ -1,0 +1,259 @@
+//! The CloudEvents 1.0 envelope (JSON structured mode) of every message in and
+//! out, and the first checks on an inbound body: size, UTF-8, JSON, nesting,
+//! envelope fields and type.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::domain::rejection::{ErrorCode, Rejection};
+
+/// Bodies over this many bytes are rejected (`message.too_large`).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// JSON nesting deeper than this is rejected (`json.malformed`).
+pub const MAX_DEPTH: usize = 64;
+/// The AMQP content type of every message in and out.
+pub const CONTENT_TYPE: &str = "application/cloudevents+json";
+
+/// The inbound event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundType {
+    JobOrderSnapshot,
+    MediationLogSnapshot,
+}
+
+impl InboundType {
+    /// The CloudEvents `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboundType::JobOrderSnapshot => "dk.dfdg.joborder.snapshot",
+            InboundType::MediationLogSnapshot => "dk.dfdg.mediationlog.snapshot",
+        }
+    }
+
+    /// The routing key the hub publishes it with.
+    pub fn routing_key(self) -> &'static str {
+        match self {
+            InboundType::JobOrderSnapshot => "joborder.snapshot",
+            InboundType::MediationLogSnapshot => "mediationlog.snapshot",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            InboundType::JobOrderSnapshot,
+            InboundType::MediationLogSnapshot,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// An inbound envelope whose fields passed their checks; `data` is still raw.
+#[derive(Debug)]
+pub struct Envelope<'a> {
+    pub id: String,
+    pub kind: InboundType,
+    pub subject: Option<String>,
+    pub data: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct Wire<'a> {
+    specversion: Option<String>,
+    id: Option<String>,
+    source: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    time: Option<String>,
+    subject: Option<String>,
+    datacontenttype: Option<String>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+}
+
+/// Checks an inbound body up to its envelope. Errors are rejections with the
+/// contract's codes: `message.too_large`, `json.malformed`, `type.unknown`,
+/// `schema.invalid`.
+pub fn parse(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Rejection::new(
+            ErrorCode::MessageTooLarge,
+            format!(
+                "body: {} bytes is over the limit of {MAX_BODY_BYTES} bytes (256 KiB)",
+                body.len()
+            ),
+        ));
+    }
+    let text = std::str::from_utf8(body).map_err(|e| {
+        Rejection::new(
+            ErrorCode::JsonMalformed,
+            format!(
+                "body: not UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
+        )
+    })?;
+    check_depth(text)?;
+    let wire: Wire<'_> = super::from_json("", text)?;
+
+    let kind = match wire.kind.as_deref() {
+        None => return Err(Rejection::schema("type", "missing")),
+        Some(t) => InboundType::parse(t).ok_or_else(|| {
+            Rejection::new(
+                ErrorCode::TypeUnknown,
+                format!(
+                    "type: {t:?} is not an inbound type ({} or {})",
+                    InboundType::JobOrderSnapshot.as_str(),
+                    InboundType::MediationLogSnapshot.as_str()
+                ),
+            )
+        })?,
+    };
+    match wire.specversion.as_deref() {
+        Some("1.0") => {}
+        Some(v) => {
+            return Err(Rejection::schema(
+                "specversion",
+                format_args!("{v:?} is not \"1.0\""),
+            ))
+        }
+        None => return Err(Rejection::schema("specversion", "missing")),
+    }
+    let id = wire.id.ok_or_else(|| Rejection::schema("id", "missing"))?;
+    let id_chars = id.chars().count();
+    if !(1..=128).contains(&id_chars) {
+        return Err(Rejection::schema(
+            "id",
+            format_args!("{id_chars} characters; an id has 1 to 128"),
+        ));
+    }
+    match wire.source.as_deref() {
+        Some(s) if !s.is_empty() => {}
+        Some(_) => return Err(Rejection::schema("source", "empty")),
+        None => return Err(Rejection::schema("source", "missing")),
+    }
+    if let Some(time) = wire.time.as_deref() {
+        if chrono::DateTime::parse_from_rfc3339(time).is_err() {
+            return Err(Rejection::schema(
+                "time",
+                format_args!("{time:?} is not an RFC 3339 timestamp"),
+            ));
+        }
+    }
+    if let Some(ct) = wire.datacontenttype.as_deref() {
+        if ct != "application/json" {
+            return Err(Rejection::schema(
+                "datacontenttype",
+                format_args!("{ct:?} is not \"application/json\""),
+            ));
+        }
+    }
+    let data = match wire.data {
+        Some(data) if data.get().trim_start().starts_with('{') => data,
+        Some(_) => return Err(Rejection::schema("data", "not an object")),
+        None => return Err(Rejection::schema("data", "missing")),
+    };
+    Ok(Envelope {
+        id,
+        kind,
+        subject: wire.subject,
+        data,
+    })
+}
+
+/// Rejects nesting deeper than [`MAX_DEPTH`] before the parser sees it.
+fn check_depth(text: &str) -> Result<(), Rejection> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(Rejection::new(
+                        ErrorCode::JsonMalformed,
+                        format!("body: JSON nests deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str) -> String {
+        format!(
+            r#"{{"specversion":"1.0","id":"m1","source":"/dfdg","type":"{kind}","subject":"s","data":{{}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_well_formed_envelope_parses() {
+        let body = event("dk.dfdg.joborder.snapshot");
+        let env = parse(body.as_bytes()).unwrap();
+        assert_eq!(env.id, "m1");
+        assert_eq!(env.kind, InboundType::JobOrderSnapshot);
+    }
+
+    #[test]
+    fn an_unknown_type_is_rejected_as_such() {
+        let body = event("dk.dfdg.joborder.deleted");
+        assert_eq!(
+            parse(body.as_bytes()).unwrap_err().code,
+            ErrorCode::TypeUnknown
+        );
+    }
+
+    #[test]
+    fn a_body_over_256_kib_is_too_large() {
+        let body = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(parse(&body).unwrap_err().code, ErrorCode::MessageTooLarge);
+    }
+
+    #[test]
+    fn invalid_utf8_truncated_json_and_deep_nesting_are_malformed() {
+        assert_eq!(
+            parse(b"\xff\xfe{}").unwrap_err().code,
+            ErrorCode::JsonMalformed
+        );
+        assert_eq!(
+            parse(b"{\"specversion\":").unwrap_err().code,
+            ErrorCode::JsonMalformed
+        );
+        let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert_eq!(
+            parse(deep.as_bytes()).unwrap_err().code,
+            ErrorCode::JsonMalformed
+        );
+        let fine = format!(r#"{{"a":"{}"}}"#, "[".repeat(100));
+        assert_ne!(
+            parse(fine.as_bytes()).unwrap_err().code,
+            ErrorCode::JsonMalformed
+        );
+    }
+
+    #[test]
+    fn an_envelope_field_of_the_wrong_type_is_a_schema_error() {
+        let body = r#"{"specversion":"1.0","id":7,"source":"/dfdg","type":"dk.dfdg.joborder.snapshot","data":{}}"#;
+        let err = parse(body.as_bytes()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::SchemaInvalid);
+        assert!(err.message.contains("invalid type"), "{}", err.message);
+    }
+}

@@ -1,0 +1,515 @@
+//! A job order (jobordre) snapshot that passed every rule of section 4.1 that
+//! can be checked on its own, and the rules that compare it with the stored
+//! order ([`decide`]).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::contact::Contact;
+use super::cvr::Cvr;
+use super::rejection::{ErrorCode, Rejection};
+use super::sharing::Sharing;
+use super::status::{Status, StatusKind};
+use super::text::{bounded, bounded_opt};
+use super::unit::{Unit, UnitType};
+use crate::contract::joborder as wire;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Created by the employer in Jobnet for Arbejdsgivere.
+    JobAg,
+    /// Created by a unit in its own case system.
+    Unit,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::JobAg => "jobag",
+            Origin::Unit => "unit",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangedBy {
+    Employer,
+    Unit(Unit),
+    System,
+}
+
+impl ChangedBy {
+    pub fn kind_str(&self) -> &'static str {
+        match self {
+            ChangedBy::Employer => "employer",
+            ChangedBy::Unit(_) => "unit",
+            ChangedBy::System => "system",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occupation {
+    pub name: String,
+    pub alias: Option<String>,
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Employer {
+    pub cvr: Cvr,
+    pub p_number: Option<String>,
+    pub name: String,
+    /// Konfliktramt: an employer in a labour conflict may not create orders.
+    pub conflict_affected: bool,
+}
+
+/// Tovholder: the person in the responsible unit who screens candidates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coordinator {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptions {
+    /// Shared with every unit that can see the order.
+    pub tasks: String,
+    /// Seen by the responsible unit only.
+    pub qualifications_and_pay: Option<String>,
+    /// Seen by the responsible unit only.
+    pub working_hours: Option<String>,
+}
+
+/// A job order snapshot: the whole order at `version`, valid on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOrder {
+    pub id: Uuid,
+    pub version: i64,
+    /// Anmodnings ID.
+    pub request_id: Option<String>,
+    pub origin: Origin,
+    pub changed_by: ChangedBy,
+    pub title: String,
+    pub occupation: Occupation,
+    pub employer: Employer,
+    pub contact: Option<Contact>,
+    /// Ansvarlig enhed: a jobcentre or an a-kasse.
+    pub responsible_unit: Unit,
+    pub coordinator: Option<Coordinator>,
+    pub coordinator_allowed: bool,
+    pub descriptions: Descriptions,
+    /// Løbende jobordre: no number of positions, no expected start.
+    pub continuous: bool,
+    pub positions: Option<i32>,
+    pub expected_start: Option<NaiveDate>,
+    /// The last day candidates can be put forward.
+    pub mediation_deadline: Option<NaiveDate>,
+    pub status: Status,
+    pub status_comment: Option<String>,
+    pub sharing: Sharing,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// SHA-256 of the snapshot as parsed (unknown fields dropped).
+    pub content_hash: [u8; 32],
+}
+
+/// Parses the `data` of a job order event whose envelope has `subject`.
+pub fn parse(data: &str, subject: Option<&str>) -> Result<JobOrder, Rejection> {
+    let wire: wire::JobOrderData = crate::contract::from_json("data", data)?;
+    JobOrder::try_from_wire(&wire, subject)
+}
+
+impl JobOrder {
+    /// Validates a wire snapshot; `subject` is the envelope's.
+    pub fn try_from_wire(
+        w: &wire::JobOrderData,
+        subject: Option<&str>,
+    ) -> Result<JobOrder, Rejection> {
+        let id = parse_uuid("data.job_order_id", &w.job_order_id)?;
+        match subject {
+            Some(s) if parse_uuid("subject", s).ok() == Some(id) => {}
+            Some(s) => {
+                return Err(Rejection::beyond_schema(
+                    ErrorCode::SchemaInvalid,
+                    format!(
+                        "data.job_order_id: {} is not the envelope subject {s:?}",
+                        w.job_order_id
+                    ),
+                ))
+            }
+            None => {
+                return Err(Rejection::schema(
+                    "subject",
+                    "missing; it must equal data.job_order_id",
+                ))
+            }
+        }
+        if w.version < 1 || w.version > i64::MAX as u64 {
+            return Err(Rejection::schema(
+                "data.version",
+                format_args!("{} is out of range (1 to {})", w.version, i64::MAX),
+            ));
+        }
+        let origin = match w.origin.as_str() {
+            "jobag" => Origin::JobAg,
+            "unit" => Origin::Unit,
+            other => {
+                return Err(Rejection::schema(
+                    "data.origin",
+                    format_args!("{other:?} is not jobag or unit"),
+                ))
+            }
+        };
+        let changed_by = match &w.changed_by {
+            wire::ChangedBy::Employer => ChangedBy::Employer,
+            wire::ChangedBy::System => ChangedBy::System,
+            wire::ChangedBy::Unit { unit } => {
+                ChangedBy::Unit(Unit::parse("data.changed_by.unit", &unit.kind, &unit.code)?)
+            }
+        };
+        bounded_opt("data.request_id", w.request_id.as_deref(), 100)?;
+        bounded("data.title", &w.title, 1, 100)?;
+        bounded("data.occupation.name", &w.occupation.name, 1, 200)?;
+        bounded_opt("data.occupation.alias", w.occupation.alias.as_deref(), 200)?;
+        bounded_opt("data.occupation.code", w.occupation.code.as_deref(), 50)?;
+        bounded("data.employer.name", &w.employer.name, 1, 300)?;
+        if let Some(p) = &w.employer.p_number {
+            if p.len() != 10 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Rejection::schema(
+                    "data.employer.p_number",
+                    format_args!("{p:?} is not a P-number (exactly 10 digits)"),
+                ));
+            }
+        }
+        let responsible_unit = Unit::parse(
+            "data.responsible_unit",
+            &w.responsible_unit.kind,
+            &w.responsible_unit.code,
+        )?;
+        if responsible_unit.kind() == UnitType::WorkInDenmark {
+            return Err(Rejection::schema(
+                "data.responsible_unit.type",
+                "workindenmark cannot be responsible; it is jobcenter or akasse",
+            ));
+        }
+        if let Some(c) = &w.coordinator {
+            bounded("data.coordinator.id", &c.id, 1, 100)?;
+            bounded("data.coordinator.name", &c.name, 1, 200)?;
+        }
+        bounded("data.descriptions.tasks", &w.descriptions.tasks, 1, 5000)?;
+        bounded_opt(
+            "data.descriptions.qualifications_and_pay",
+            w.descriptions.qualifications_and_pay.as_deref(),
+            5000,
+        )?;
+        bounded_opt(
+            "data.descriptions.working_hours",
+            w.descriptions.working_hours.as_deref(),
+            5000,
+        )?;
+        bounded_opt("data.status_comment", w.status_comment.as_deref(), 5000)?;
+        let positions = match w.positions {
+            None => None,
+            Some(p) if (1..=i64::from(i32::MAX)).contains(&p) => Some(p as i32),
+            Some(p) => {
+                return Err(Rejection::schema(
+                    "data.positions",
+                    format_args!("{p} is out of range (1 to {})", i32::MAX),
+                ))
+            }
+        };
+        let expected_start = w
+            .expected_start
+            .as_deref()
+            .map(|d| parse_date("data.expected_start", d))
+            .transpose()?;
+        let mediation_deadline = w
+            .mediation_deadline
+            .as_deref()
+            .map(|d| parse_date("data.mediation_deadline", d))
+            .transpose()?;
+        let created_at = parse_timestamp("data.created_at", &w.created_at)?;
+        let updated_at = parse_timestamp("data.updated_at", &w.updated_at)?;
+        let status = Status::parse(&w.status, w.status_reason.as_deref())?;
+        // Unit codes, enumerations and shapes first (schema.invalid and
+        // unit.unknown_municipality), then the rules with codes of their own.
+        let sharing_units_checked = w.sharing.units.iter().enumerate().try_for_each(|(i, u)| {
+            Unit::parse(&format!("data.sharing.units[{i}]"), &u.kind, &u.code).map(drop)
+        });
+        sharing_units_checked?;
+        let cvr = Cvr::parse("data.employer.cvr", &w.employer.cvr)?;
+        let contact = w
+            .contact
+            .as_ref()
+            .map(|c| Contact::parse("data.contact", c))
+            .transpose()?;
+        if w.continuous && (positions.is_some() || expected_start.is_some()) {
+            let field = if positions.is_some() {
+                "data.positions"
+            } else {
+                "data.expected_start"
+            };
+            return Err(Rejection::new(
+                ErrorCode::PositionsContinuous,
+                format!(
+                    "{field}: a continuous order has no number of positions and no expected start"
+                ),
+            ));
+        }
+        if !w.continuous && positions.is_none() {
+            return Err(Rejection::new(
+                ErrorCode::PositionsContinuous,
+                "data.positions: an order that is not continuous needs a number of positions",
+            ));
+        }
+        let sharing = Sharing::parse(&w.sharing, &responsible_unit)?;
+        Ok(JobOrder {
+            id,
+            version: w.version as i64,
+            request_id: w.request_id.clone(),
+            origin,
+            changed_by,
+            title: w.title.clone(),
+            occupation: Occupation {
+                name: w.occupation.name.clone(),
+                alias: w.occupation.alias.clone(),
+                code: w.occupation.code.clone(),
+            },
+            employer: Employer {
+                cvr,
+                p_number: w.employer.p_number.clone(),
+                name: w.employer.name.clone(),
+                conflict_affected: w.employer.conflict_affected,
+            },
+            contact,
+            responsible_unit,
+            coordinator: w.coordinator.as_ref().map(|c| Coordinator {
+                id: c.id.clone(),
+                name: c.name.clone(),
+            }),
+            coordinator_allowed: w.coordinator_allowed,
+            descriptions: Descriptions {
+                tasks: w.descriptions.tasks.clone(),
+                qualifications_and_pay: w.descriptions.qualifications_and_pay.clone(),
+                working_hours: w.descriptions.working_hours.clone(),
+            },
+            continuous: w.continuous,
+            positions,
+            expected_start,
+            mediation_deadline,
+            status,
+            status_comment: w.status_comment.clone(),
+            sharing,
+            created_at,
+            updated_at,
+            content_hash: content_hash(w),
+        })
+    }
+}
+
+/// SHA-256 of the wire snapshot re-serialized: the same fields in a fixed
+/// order, unknown fields gone, so two deliveries of one version compare equal
+/// whatever extra fields or key order they had.
+fn content_hash(w: &wire::JobOrderData) -> [u8; 32] {
+    let canonical = serde_json::to_vec(w).expect("wire structs always serialize");
+    Sha256::digest(&canonical).into()
+}
+
+/// A UUID in its hyphenated 8-4-4-4-12 form (the only form the schema allows).
+fn parse_uuid(field: &str, s: &str) -> Result<Uuid, Rejection> {
+    let shaped = s.len() == 36
+        && s.char_indices().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    match shaped.then(|| Uuid::parse_str(s).ok()).flatten() {
+        Some(id) => Ok(id),
+        None => Err(Rejection::schema(
+            field,
+            format_args!("{s:?} is not a UUID"),
+        )),
+    }
+}
+
+fn parse_date(field: &str, s: &str) -> Result<NaiveDate, Rejection> {
+    let shaped = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
+    match shaped
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
+    {
+        Some(d) => Ok(d),
+        None => Err(Rejection::schema(
+            field,
+            format_args!("{s:?} is not a calendar date (YYYY-MM-DD)"),
+        )),
+    }
+}
+
+fn parse_timestamp(field: &str, s: &str) -> Result<DateTime<Utc>, Rejection> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| Rejection::schema(field, format_args!("{s:?} is not an RFC 3339 timestamp")))
+}
+
+/// What of the stored order the rules of section 4.1 compare with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOrder {
+    pub version: i64,
+    pub content_hash: Vec<u8>,
+    pub responsible_unit: Unit,
+    pub status: StatusKind,
+    pub coordinator_id: Option<String>,
+    pub coordinator_reassignment_needed: bool,
+    /// The coordinator in place when the order was last handed over.
+    pub handover_coordinator_id: Option<String>,
+}
+
+impl StoredOrder {
+    /// The stored state after `order` was applied with `applied`.
+    pub fn after(order: &JobOrder, applied: &Applied) -> StoredOrder {
+        StoredOrder {
+            version: order.version,
+            content_hash: order.content_hash.to_vec(),
+            responsible_unit: order.responsible_unit.clone(),
+            status: order.status.kind(),
+            coordinator_id: order.coordinator.as_ref().map(|c| c.id.clone()),
+            coordinator_reassignment_needed: applied.coordinator_reassignment_needed,
+            handover_coordinator_id: applied.handover_coordinator_id.clone(),
+        }
+    }
+}
+
+/// What applying a snapshot derives beyond the snapshot itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub coordinator_reassignment_needed: bool,
+    pub handover_coordinator_id: Option<String>,
+    /// The previous responsible unit, when this version is a handover.
+    pub handed_over_from: Option<Unit>,
+}
+
+/// The fate of a snapshot given the stored order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Newer than what is stored (or the first seen): store it.
+    Apply(Applied),
+    /// Older than what is stored: acknowledged, no effect.
+    Stale,
+    /// The stored version with the same content: no effect.
+    Duplicate,
+    Reject(Rejection),
+}
+
+/// Facts about the order beyond its row that the rules need.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context {
+    /// Whether the order's mediation log has any entry.
+    pub has_mediation_entries: bool,
+}
+
+/// Applies the rules of section 4.1 that compare `order` with `stored` (the
+/// order as stored, `None` when never seen).
+pub fn decide(stored: Option<&StoredOrder>, order: &JobOrder, context: Context) -> Decision {
+    let Some(stored) = stored else {
+        if order.origin == Origin::JobAg && order.employer.conflict_affected {
+            return Decision::Reject(Rejection::beyond_schema(
+                ErrorCode::EmployerConflictAffected,
+                format!(
+                    "data.employer.conflict_affected: employer {} is in a labour conflict and may not create job orders",
+                    order.employer.cvr
+                ),
+            ));
+        }
+        return Decision::Apply(Applied {
+            coordinator_reassignment_needed: false,
+            handover_coordinator_id: None,
+            handed_over_from: None,
+        });
+    };
+    if order.version < stored.version {
+        return Decision::Stale;
+    }
+    if order.version == stored.version {
+        return if stored.content_hash == order.content_hash {
+            Decision::Duplicate
+        } else {
+            Decision::Reject(Rejection::beyond_schema(
+                ErrorCode::VersionConflict,
+                format!(
+                    "data.version: version {} of job order {} is stored with other content",
+                    order.version, order.id
+                ),
+            ))
+        };
+    }
+    let by_employer = order.changed_by == ChangedBy::Employer;
+    if by_employer
+        && order.status.kind() != stored.status
+        && order
+            .status_comment
+            .as_deref()
+            .is_none_or(|c| c.trim().is_empty())
+    {
+        return Decision::Reject(Rejection::beyond_schema(
+            ErrorCode::StatusCommentRequired,
+            format!(
+                "data.status_comment: the employer changed the status from {} to {} without a comment",
+                stored.status.as_str(),
+                order.status.kind().as_str()
+            ),
+        ));
+    }
+    let new_coordinator = order.coordinator.as_ref().map(|c| c.id.as_str());
+    if order.responsible_unit != stored.responsible_unit {
+        if by_employer {
+            return Decision::Reject(Rejection::beyond_schema(
+                ErrorCode::HandoverByEmployer,
+                format!(
+                    "data.responsible_unit: the employer cannot hand the order over (from {} to {})",
+                    stored.responsible_unit, order.responsible_unit
+                ),
+            ));
+        }
+        if stored.responsible_unit.kind() == UnitType::Akasse
+            && order.responsible_unit.kind() == UnitType::Akasse
+            && context.has_mediation_entries
+        {
+            return Decision::Reject(Rejection::beyond_schema(
+                ErrorCode::HandoverAkasseWithCandidates,
+                format!(
+                    "data.responsible_unit: a-kasse {} cannot hand the order to a-kasse {} while candidates are attached",
+                    stored.responsible_unit, order.responsible_unit
+                ),
+            ));
+        }
+        // The coordinator is not changed on handover: the new unit must
+        // appoint one other than the one in place now.
+        let previous = stored.coordinator_id.clone();
+        return Decision::Apply(Applied {
+            coordinator_reassignment_needed: !names_another(new_coordinator, previous.as_deref()),
+            handover_coordinator_id: previous,
+            handed_over_from: Some(stored.responsible_unit.clone()),
+        });
+    }
+    let needed = stored.coordinator_reassignment_needed
+        && !names_another(new_coordinator, stored.handover_coordinator_id.as_deref());
+    Decision::Apply(Applied {
+        coordinator_reassignment_needed: needed,
+        handover_coordinator_id: if needed {
+            stored.handover_coordinator_id.clone()
+        } else {
+            None
+        },
+        handed_over_from: None,
+    })
+}
+
+/// Whether `new` names a coordinator other than `old`.
+fn names_another(new: Option<&str>, old: Option<&str>) -> bool {
+    matches!(new, Some(n) if Some(n) != old)
+}

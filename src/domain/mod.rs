@@ -1,0 +1,12 @@
+//! Domain types that cannot hold an invalid value, and the pure rules over
+//! them. Nothing here does I/O.
+
+pub mod contact;
+pub mod cvr;
+pub mod joborder;
+pub mod municipality;
+pub mod rejection;
+pub mod sharing;
+pub mod status;
+pub mod text;
+pub mod unit;

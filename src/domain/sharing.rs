@@ -1,0 +1,215 @@
+//! Who besides the responsible unit may see an order.
+
+use std::collections::HashSet;
+
+use super::rejection::{ErrorCode, Rejection};
+use super::unit::{Unit, UnitType};
+use crate::contract::joborder as wire;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharingScope {
+    Internal,
+    Neighbours,
+    RecruitmentCommunity,
+    National,
+    Selected,
+}
+
+impl SharingScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SharingScope::Internal => "internal",
+            SharingScope::Neighbours => "neighbours",
+            SharingScope::RecruitmentCommunity => "recruitment_community",
+            SharingScope::National => "national",
+            SharingScope::Selected => "selected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "internal" => Some(SharingScope::Internal),
+            "neighbours" => Some(SharingScope::Neighbours),
+            "recruitment_community" => Some(SharingScope::RecruitmentCommunity),
+            "national" => Some(SharingScope::National),
+            "selected" => Some(SharingScope::Selected),
+            _ => None,
+        }
+    }
+}
+
+/// Sharing that fits its scope and its responsible unit: `internal` lists no
+/// unit, any other scope at least one; no unit twice; never the responsible
+/// unit; a responsible a-kasse shares only with a-kasser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sharing {
+    scope: SharingScope,
+    units: Vec<Unit>,
+}
+
+impl Sharing {
+    pub fn parse(wire: &wire::Sharing, responsible: &Unit) -> Result<Sharing, Rejection> {
+        let scope = SharingScope::parse(&wire.scope).ok_or_else(|| {
+            Rejection::schema(
+                "data.sharing.scope",
+                format_args!(
+                    "{:?} is not one of internal, neighbours, recruitment_community, national, selected",
+                    wire.scope
+                ),
+            )
+        })?;
+        let units = wire
+            .units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| Unit::parse(&format!("data.sharing.units[{i}]"), &u.kind, &u.code))
+            .collect::<Result<Vec<_>, _>>()?;
+        let invalid =
+            |why: String| Rejection::new(ErrorCode::SharingInvalid, format!("data.sharing: {why}"));
+        match (scope, units.is_empty()) {
+            (SharingScope::Internal, false) => {
+                return Err(invalid(format!(
+                    "an internal order lists no units, this one lists {}",
+                    units.len()
+                )))
+            }
+            (SharingScope::Internal, true) => {}
+            (_, true) => {
+                return Err(invalid(format!(
+                    "scope {} shares with at least one unit, none is listed",
+                    scope.as_str()
+                )))
+            }
+            (_, false) => {}
+        }
+        let mut seen = HashSet::with_capacity(units.len());
+        for unit in &units {
+            if !seen.insert(unit) {
+                return Err(invalid(format!("{unit} is listed twice")));
+            }
+        }
+        if responsible.kind() == UnitType::Akasse {
+            if let Some((i, unit)) = units
+                .iter()
+                .enumerate()
+                .find(|(_, u)| u.kind() != UnitType::Akasse)
+            {
+                return Err(Rejection::new(
+                    ErrorCode::SharingAkasseToJobcenter,
+                    format!(
+                        "data.sharing.units[{i}]: {unit} is not an a-kasse; the responsible a-kasse {responsible} may share only with a-kasser"
+                    ),
+                ));
+            }
+        }
+        if units.contains(responsible) {
+            return Err(Rejection::beyond_schema(
+                ErrorCode::SharingInvalid,
+                format!("data.sharing: lists the responsible unit {responsible}"),
+            ));
+        }
+        Ok(Sharing { scope, units })
+    }
+
+    /// Rebuilds sharing from trusted storage.
+    pub fn from_stored(scope: SharingScope, units: Vec<Unit>) -> Sharing {
+        Sharing { scope, units }
+    }
+
+    pub fn scope(&self) -> SharingScope {
+        self.scope
+    }
+
+    pub fn units(&self) -> &[Unit] {
+        &self.units
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire_unit(kind: &str, code: &str) -> wire::Unit {
+        wire::Unit {
+            kind: kind.into(),
+            code: code.into(),
+        }
+    }
+
+    fn check(
+        scope: &str,
+        units: Vec<wire::Unit>,
+        responsible: (&str, &str),
+    ) -> Result<Sharing, ErrorCode> {
+        let responsible = Unit::parse("r", responsible.0, responsible.1).unwrap();
+        Sharing::parse(
+            &wire::Sharing {
+                scope: scope.into(),
+                units,
+            },
+            &responsible,
+        )
+        .map_err(|e| e.code)
+    }
+
+    #[test]
+    fn internal_lists_no_units_and_shared_lists_some() {
+        assert!(check("internal", vec![], ("jobcenter", "15300")).is_ok());
+        assert_eq!(
+            check(
+                "internal",
+                vec![wire_unit("jobcenter", "10100")],
+                ("jobcenter", "15300")
+            )
+            .unwrap_err(),
+            ErrorCode::SharingInvalid
+        );
+        assert_eq!(
+            check("national", vec![], ("jobcenter", "15300")).unwrap_err(),
+            ErrorCode::SharingInvalid
+        );
+    }
+
+    #[test]
+    fn duplicates_and_the_responsible_unit_are_invalid() {
+        let twice = vec![
+            wire_unit("jobcenter", "10100"),
+            wire_unit("jobcenter", "10100"),
+        ];
+        assert_eq!(
+            check("selected", twice, ("jobcenter", "15300")).unwrap_err(),
+            ErrorCode::SharingInvalid
+        );
+        let itself = vec![wire_unit("jobcenter", "15300")];
+        assert_eq!(
+            check("selected", itself, ("jobcenter", "15300")).unwrap_err(),
+            ErrorCode::SharingInvalid
+        );
+        // The same code of another type is another unit.
+        assert!(check(
+            "selected",
+            vec![wire_unit("akasse", "15300")],
+            ("jobcenter", "15300")
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn an_akasse_shares_only_with_akasser() {
+        assert!(check(
+            "selected",
+            vec![wire_unit("akasse", "22")],
+            ("akasse", "11")
+        )
+        .is_ok());
+        assert_eq!(
+            check(
+                "selected",
+                vec![wire_unit("jobcenter", "15300")],
+                ("akasse", "11")
+            )
+            .unwrap_err(),
+            ErrorCode::SharingAkasseToJobcenter
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! Length and blank checks of free text, counted in characters (not bytes:
+//! æ, ø and å are one character each).
+
+use super::rejection::Rejection;
+
+/// Checks that `value` has `min..=max` characters and, when `min` is at least
+/// 1, is not blank.
+pub fn bounded(field: &str, value: &str, min: usize, max: usize) -> Result<(), Rejection> {
+    let n = value.chars().count();
+    if n < min || n > max {
+        return Err(Rejection::schema(
+            field,
+            format_args!("{n} characters; it must have {min} to {max}"),
+        ));
+    }
+    if min > 0 && value.trim().is_empty() {
+        return Err(Rejection::schema(field, "blank"));
+    }
+    Ok(())
+}
+
+/// [`bounded`] for an optional value: `None` passes.
+pub fn bounded_opt(field: &str, value: Option<&str>, max: usize) -> Result<(), Rejection> {
+    value.map_or(Ok(()), |v| bounded(field, v, 0, max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn danish_letters_count_as_one_character_each() {
+        let title = "æ".repeat(100);
+        assert!(bounded("t", &title, 1, 100).is_ok());
+        assert!(bounded("t", &format!("{title}ø"), 1, 100).is_err());
+    }
+
+    #[test]
+    fn a_required_text_must_not_be_blank() {
+        assert!(bounded("t", "   ", 1, 100).is_err());
+        assert!(bounded("t", "", 1, 100).is_err());
+        assert!(bounded("t", "", 0, 100).is_ok());
+    }
+}

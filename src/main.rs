@@ -1,0 +1,71 @@
+//! The `jobsync` binary: telemetry, settings, the command; errors become exit
+//! codes (1 for a failure, 2 for a bad setting).
+
+use std::process::ExitCode;
+
+use jobsync::config::{self, Command};
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = match config::parse_cli(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(err) => {
+            return match config::one_line_error(&err) {
+                Some(line) => {
+                    eprintln!("{line}");
+                    ExitCode::from(2)
+                }
+                None => {
+                    let _ = err.print();
+                    ExitCode::SUCCESS
+                }
+            };
+        }
+    };
+    jobsync::telemetry::init(cli.settings.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run => {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(stop_on_signal(shutdown.clone()));
+                jobsync::worker::run(cli.settings, shutdown).await
+            }
+            Command::Migrate => {
+                let applied = jobsync::commands::migrate(&cli.settings).await?;
+                tracing::info!(migrations.applied = applied, "database is up to date");
+                Ok(())
+            }
+            Command::Publish { file } => {
+                let n = jobsync::commands::publish(&cli.settings, &file).await?;
+                println!("published {n} events");
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let line = format!("{e:#}");
+            tracing::error!(error = %line, "jobsync failed");
+            eprintln!("jobsync: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(signal = name, "stopping: finishing the batch in hand");
+    shutdown.cancel();
+}

@@ -1,0 +1,88 @@
+//! Diesel table definitions, matching `migrations/`.
+
+diesel::table! {
+    job_orders (id) {
+        id -> Uuid,
+        version -> Int8,
+        content_hash -> Bytea,
+        request_id -> Nullable<Text>,
+        origin -> Text,
+        changed_by_kind -> Text,
+        changed_by_unit_type -> Nullable<Text>,
+        changed_by_unit_code -> Nullable<Text>,
+        title -> Text,
+        occupation_name -> Text,
+        occupation_alias -> Nullable<Text>,
+        occupation_code -> Nullable<Text>,
+        employer_cvr -> Text,
+        employer_p_number -> Nullable<Text>,
+        employer_name -> Text,
+        employer_conflict_affected -> Bool,
+        contact_name -> Nullable<Text>,
+        contact_email -> Nullable<Text>,
+        contact_phone -> Nullable<Text>,
+        responsible_unit_type -> Text,
+        responsible_unit_code -> Text,
+        coordinator_id -> Nullable<Text>,
+        coordinator_name -> Nullable<Text>,
+        coordinator_allowed -> Bool,
+        tasks -> Text,
+        qualifications_and_pay -> Nullable<Text>,
+        working_hours -> Nullable<Text>,
+        continuous -> Bool,
+        positions -> Nullable<Int4>,
+        expected_start -> Nullable<Date>,
+        mediation_deadline -> Nullable<Date>,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        status_comment -> Nullable<Text>,
+        sharing_scope -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        coordinator_reassignment_needed -> Bool,
+        handover_coordinator_id -> Nullable<Text>,
+        expired_at -> Nullable<Timestamptz>,
+        first_seen_at -> Timestamptz,
+        applied_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    job_order_sharing (job_order_id, unit_type, unit_code) {
+        job_order_id -> Uuid,
+        unit_type -> Text,
+        unit_code -> Text,
+    }
+}
+
+diesel::table! {
+    processed_messages (message_id) {
+        message_id -> Text,
+        queue -> Text,
+        outcome -> Text,
+        job_order_id -> Nullable<Uuid>,
+        version -> Nullable<Int8>,
+        processed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        event_id -> Text,
+        exchange -> Text,
+        routing_key -> Text,
+        headers -> Jsonb,
+        body -> Bytea,
+        job_order_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(job_order_sharing -> job_orders (job_order_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    job_orders,
+    job_order_sharing,
+    processed_messages,
+    outbox
+);

@@ -1,0 +1,40 @@
+//! Tracing: pretty on a terminal, one JSON object per line otherwise;
+//! `RUST_LOG` filters.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::{fmt, EnvFilter};
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber. `format` overrides the terminal check.
+pub fn init(format: Option<LogFormat>) {
+    let format = format.unwrap_or(if std::io::stderr().is_terminal() {
+        LogFormat::Pretty
+    } else {
+        LogFormat::Json
+    });
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Pretty => builder.compact().init(),
+    }
+}
+
+/// For tests: silent unless `TEST_LOG` is set, then to the test writer.
+pub fn init_for_test() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let filter =
+                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+            let _ = fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
+    });
+}

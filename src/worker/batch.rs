@@ -1,0 +1,280 @@
+//! One batch: parse every delivery, apply the valid ones in one transaction
+//! (retrying faults of the database, never rejecting for them), dead-letter
+//! the rejected ones under confirms, then acknowledge.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use lapin::types::{AMQPValue, LongString};
+use tokio_util::sync::CancellationToken;
+use tracing::{field::Empty, Instrument, Span};
+
+use super::{Consumer, SessionError};
+use crate::amqp::publisher::Outgoing;
+use crate::contract::envelope::{self, InboundType};
+use crate::domain::joborder;
+use crate::domain::rejection::{ErrorCode, Rejection};
+use crate::store::{self, JobOrderMessage, Outcome, PgPool};
+
+/// A fault of the database, not of the messages.
+#[derive(Debug, thiserror::Error)]
+pub enum DbFault {
+    /// No connection: wait and retry for as long as it takes.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A statement failed on a live connection (deadlock, serialization
+    /// failure, or a bug): retried a few times, then the batch is split to
+    /// find the message that fails on its own.
+    #[error("database error: {0}")]
+    Failed(String),
+}
+
+/// Sorts a diesel error into [`DbFault`].
+pub fn classify(e: diesel::result::Error) -> DbFault {
+    use diesel::result::{DatabaseErrorKind as K, Error as E};
+    match &e {
+        E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _)
+        | E::BrokenTransactionManager => DbFault::Unavailable(e.to_string()),
+        _ => DbFault::Failed(e.to_string()),
+    }
+}
+
+/// Attempts at a batch that fails on a live connection before it is split.
+const FAILED_ATTEMPTS_BEFORE_SPLIT: u32 = 3;
+
+pub(super) async fn handle(
+    consumer: &Consumer,
+    deliveries: Vec<Delivery>,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionError> {
+    let span = tracing::info_span!("batch", queue = %consumer.queue, batch.size = deliveries.len());
+    handle_inner(consumer, deliveries, shutdown)
+        .instrument(span)
+        .await
+}
+
+async fn handle_inner(
+    consumer: &Consumer,
+    deliveries: Vec<Delivery>,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionError> {
+    metrics::histogram!("jobsync_batch_size").record(deliveries.len() as f64);
+    let spans: Vec<Span> = deliveries
+        .iter()
+        .map(|d| {
+            tracing::info_span!(
+                "message",
+                message.id = Empty,
+                job_order.id = Empty,
+                job_order.version = Empty,
+                outcome = Empty,
+                delivery.tag = d.delivery_tag,
+                delivery.redelivered = d.redelivered
+            )
+        })
+        .collect();
+
+    // Parse: a rejection here never reaches the database.
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; deliveries.len()];
+    let mut valid = Vec::with_capacity(deliveries.len());
+    let mut valid_index = Vec::with_capacity(deliveries.len());
+    for (i, delivery) in deliveries.iter().enumerate() {
+        match parse(&delivery.data, consumer.expects, &consumer.queue) {
+            Ok(message) => {
+                spans[i].record("message.id", message.message_id.as_str());
+                spans[i].record("job_order.id", tracing::field::display(message.order.id));
+                spans[i].record("job_order.version", message.order.version);
+                valid_index.push(i);
+                valid.push(message);
+            }
+            Err(rejection) => outcomes[i] = Some(Outcome::Rejected(rejection)),
+        }
+    }
+
+    let mut poisoned = vec![false; deliveries.len()];
+    if !valid.is_empty() {
+        let started = Instant::now();
+        let applied = apply(&consumer.pool, &consumer.queue, Arc::from(valid), shutdown).await;
+        metrics::histogram!("jobsync_apply_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        let Some(applied) = applied else {
+            // Stopped while the database was away: nothing is acknowledged,
+            // the broker redelivers it all.
+            return Ok(());
+        };
+        for (j, outcome) in applied.into_iter().enumerate() {
+            let i = valid_index[j];
+            match outcome {
+                Some(o) => outcomes[i] = Some(o),
+                None => poisoned[i] = true,
+            }
+        }
+    }
+
+    let dead: Vec<Outgoing> = deliveries
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(d, o)| match o {
+            Some(Outcome::Rejected(r)) => Some(dead_letter(consumer, d, r)),
+            _ => None,
+        })
+        .collect();
+    if !dead.is_empty() {
+        consumer.publisher.publish_all(&dead).await.map_err(|e| {
+            SessionError::Lost(anyhow::Error::new(e).context("dead-lettering rejected messages"))
+        })?;
+    }
+
+    for (i, outcome) in outcomes.iter().enumerate() {
+        let _entered = spans[i].enter();
+        match outcome {
+            Some(Outcome::Rejected(r)) => {
+                spans[i].record("outcome", "rejected");
+                tracing::warn!(error.code = r.code.as_str(), error.message = %r.message, "message rejected");
+            }
+            Some(o) => {
+                spans[i].record("outcome", o.label());
+                tracing::debug!("message handled");
+            }
+            None => {
+                spans[i].record("outcome", "requeued");
+                tracing::error!("message fails to apply on its own; returned to the queue (its delivery limit ends it in the dead letters)");
+            }
+        }
+        let label = outcome.as_ref().map_or("retried", Outcome::label);
+        metrics::counter!("jobsync_messages_total", "queue" => consumer.queue.clone(), "outcome" => label).increment(1);
+    }
+
+    acknowledge(&deliveries, &poisoned).await
+}
+
+/// Acknowledges the batch: one `multiple` ack on the last tag when every
+/// delivery is done (earlier batches of this channel are acknowledged
+/// already, so it covers exactly this batch); one by one otherwise.
+async fn acknowledge(deliveries: &[Delivery], poisoned: &[bool]) -> Result<(), SessionError> {
+    let lost = |e: lapin::Error| SessionError::Lost(anyhow::Error::new(e).context("acknowledging"));
+    if !poisoned.contains(&true) {
+        if let Some(last) = deliveries.last() {
+            last.acker
+                .ack(BasicAckOptions { multiple: true })
+                .await
+                .map_err(lost)?;
+        }
+        return Ok(());
+    }
+    for (d, &p) in deliveries.iter().zip(poisoned) {
+        if p {
+            d.acker
+                .nack(BasicNackOptions {
+                    multiple: false,
+                    requeue: true,
+                })
+                .await
+                .map_err(lost)?;
+        } else {
+            d.acker
+                .ack(BasicAckOptions::default())
+                .await
+                .map_err(lost)?;
+        }
+    }
+    Ok(())
+}
+
+/// Parses a delivery body into a message for `expects`.
+pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<JobOrderMessage, Rejection> {
+    let env = envelope::parse(body)?;
+    if env.kind != expects {
+        return Err(Rejection::new(
+            ErrorCode::TypeUnknown,
+            format!(
+                "type: {} is not consumed from queue {queue}",
+                env.kind.as_str()
+            ),
+        ));
+    }
+    let order = joborder::parse(env.data.get(), env.subject.as_deref())?;
+    Ok(JobOrderMessage {
+        message_id: env.id,
+        order,
+    })
+}
+
+/// Applies `messages`, waiting out database faults. Per message, `None`
+/// marks one that fails on its own on a healthy database. `None` overall
+/// when stopped before the database came back.
+async fn apply(
+    pool: &PgPool,
+    queue: &str,
+    messages: Arc<[JobOrderMessage]>,
+    shutdown: &CancellationToken,
+) -> Option<Vec<Option<Outcome>>> {
+    let mut delays = super::reconnect_backoff();
+    let mut failed_attempts = 0;
+    loop {
+        let result = {
+            let pool = pool.clone();
+            let queue = queue.to_owned();
+            let messages = messages.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| DbFault::Unavailable(e.to_string()))?;
+                store::apply_job_orders(&mut conn, &queue, &messages).map_err(classify)
+            })
+            .await
+            .unwrap_or_else(|e| Err(DbFault::Failed(format!("the apply task panicked: {e}"))))
+        };
+        let fault = match result {
+            Ok(outcomes) => return Some(outcomes.into_iter().map(Some).collect()),
+            Err(fault) => fault,
+        };
+        if let DbFault::Failed(_) = fault {
+            failed_attempts += 1;
+            if failed_attempts >= FAILED_ATTEMPTS_BEFORE_SPLIT {
+                if messages.len() == 1 {
+                    tracing::error!(error = %fault, message.id = %messages[0].message_id, "a message fails to apply on its own");
+                    return Some(vec![None]);
+                }
+                tracing::warn!(error = %fault, "a batch keeps failing; applying its messages one by one");
+                let mut outcomes = Vec::with_capacity(messages.len());
+                for m in messages.iter() {
+                    let single: Arc<[JobOrderMessage]> = Arc::from(vec![m.clone()]);
+                    outcomes.extend(Box::pin(apply(pool, queue, single, shutdown)).await?);
+                }
+                return Some(outcomes);
+            }
+        }
+        let wait = delays.next().unwrap_or(Duration::from_secs(30));
+        tracing::warn!(error = %fault, retry_in_ms = wait.as_millis() as u64, "cannot apply the batch yet; retrying");
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// The rejected delivery, body unchanged, with the error headers of 4.3.
+fn dead_letter(consumer: &Consumer, delivery: &Delivery, rejection: &Rejection) -> Outgoing {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    let text = |s: &str| AMQPValue::LongString(LongString::from(s));
+    headers.insert("x-jobsync-error-code".into(), text(rejection.code.as_str()));
+    headers.insert("x-jobsync-error".into(), text(&rejection.message));
+    headers.insert("x-jobsync-source-queue".into(), text(&consumer.queue));
+    headers.insert(
+        "x-jobsync-rejected-at".into(),
+        text(&chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    );
+    Outgoing {
+        exchange: consumer.settings.topology.dead_exchange.clone(),
+        routing_key: delivery.routing_key.to_string(),
+        properties: delivery
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_delivery_mode(2),
+        body: delivery.data.clone(),
+    }
+}

@@ -1,0 +1,252 @@
+//! The worker: a supervisor that (re)connects to the broker, and per consumed
+//! queue a loop that gathers deliveries into batches, applies each batch in
+//! one transaction, dead-letters the rejected messages and acknowledges.
+
+mod batch;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures_util::StreamExt;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::Connection;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::publisher::Publisher;
+use crate::amqp::{self, topology};
+use crate::config::{redact_url, Settings};
+use crate::contract::envelope::InboundType;
+use crate::store::{self, PgPool};
+
+pub use batch::{classify, DbFault};
+
+/// Runs the worker until `shutdown` is cancelled: prepares the database,
+/// then keeps a broker session alive, reconnecting with backoff when it drops.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let pool = prepare_database(&settings, &shutdown).await?;
+    let Some(pool) = pool else { return Ok(()) };
+    let mut backoff = reconnect_backoff();
+    loop {
+        let started = Instant::now();
+        match session(&settings, &pool, &shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(SessionError::Fatal(e)) => return Err(e),
+            Err(SessionError::Lost(e)) => {
+                metrics::counter!("jobsync_broker_reconnects_total").increment(1);
+                if started.elapsed() > Duration::from_secs(30) {
+                    backoff = reconnect_backoff();
+                }
+                let wait = backoff.next().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(error = %format!("{e:#}"), retry_in_ms = wait.as_millis() as u64, "broker session lost; reconnecting");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Exponential delays from 100 ms up to 30 s, with jitter.
+fn reconnect_backoff() -> impl Iterator<Item = Duration> {
+    use backoff::backoff::Backoff;
+    let mut b = backoff::ExponentialBackoffBuilder::new()
+        .with_initial_interval(Duration::from_millis(100))
+        .with_max_interval(Duration::from_secs(30))
+        .with_max_elapsed_time(None)
+        .build();
+    std::iter::from_fn(move || b.next_backoff())
+}
+
+/// Creates and migrates the database, waiting with backoff while PostgreSQL
+/// does not answer. `None` when stopped before it was ready.
+async fn prepare_database(
+    settings: &Settings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<PgPool>> {
+    let mut backoff = reconnect_backoff();
+    loop {
+        let url = settings.database.url.clone();
+        let size = settings.database.pool_size;
+        let result = tokio::task::spawn_blocking(move || store::db::prepare(&url, size)).await?;
+        match result {
+            Ok(pool) => return Ok(Some(pool)),
+            Err(e) => {
+                let wait = backoff.next().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(
+                    database.url = %redact_url(&settings.database.url),
+                    error = %format!("{e:#}"),
+                    retry_in_ms = wait.as_millis() as u64,
+                    "database not ready; retrying"
+                );
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(None),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum SessionError {
+    /// The connection or a channel dropped: reconnect.
+    Lost(anyhow::Error),
+    /// Retrying cannot help (e.g. a queue declared with other arguments).
+    Fatal(anyhow::Error),
+}
+
+impl From<lapin::Error> for SessionError {
+    fn from(e: lapin::Error) -> Self {
+        SessionError::Lost(e.into())
+    }
+}
+
+/// One broker connection: declare, consume until stopped or lost.
+async fn session(
+    settings: &Settings,
+    pool: &PgPool,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionError> {
+    let connection = amqp::connect(&settings.amqp.url, "jobsync")
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to RabbitMQ at {}",
+                redact_url(&settings.amqp.url)
+            )
+        })
+        .map_err(SessionError::Lost)?;
+    let result = consume_on(&connection, settings, pool, shutdown).await;
+    let _ = connection.close(200, "jobsync stopping".into()).await;
+    result
+}
+
+async fn consume_on(
+    connection: &Connection,
+    settings: &Settings,
+    pool: &PgPool,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionError> {
+    let declare_channel = connection.create_channel().await?;
+    if let Err(e) = topology::declare(
+        &declare_channel,
+        &settings.topology,
+        settings.amqp.delivery_limit,
+    )
+    .await
+    {
+        let precondition = matches!(
+            e.kind(),
+            lapin::ErrorKind::ProtocolError(amqp_error)
+                if matches!(amqp_error.kind(), lapin::protocol::AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::PRECONDITIONFAILED))
+        );
+        let e = anyhow::Error::new(e).context("declaring the topology");
+        return Err(if precondition {
+            SessionError::Fatal(e)
+        } else {
+            SessionError::Lost(e)
+        });
+    }
+    let _ = declare_channel.close(200, "declared".into()).await;
+    tracing::info!(amqp.url = %redact_url(&settings.amqp.url), "connected to the broker; topology declared");
+
+    let publisher = Publisher::open(connection).await?;
+    let consumer = Consumer {
+        queue: settings.topology.joborders_queue.clone(),
+        expects: InboundType::JobOrderSnapshot,
+        settings: settings.clone(),
+        pool: pool.clone(),
+        publisher,
+    };
+    consumer.run(connection, shutdown).await
+}
+
+/// One consumed queue.
+struct Consumer {
+    queue: String,
+    expects: InboundType,
+    settings: Settings,
+    pool: PgPool,
+    publisher: Publisher,
+}
+
+impl Consumer {
+    async fn run(
+        &self,
+        connection: &Connection,
+        shutdown: &CancellationToken,
+    ) -> Result<(), SessionError> {
+        let channel = connection.create_channel().await?;
+        channel
+            .basic_qos(self.settings.amqp.prefetch, BasicQosOptions::default())
+            .await?;
+        let tag = format!("jobsync-{}", uuid::Uuid::new_v4());
+        let mut deliveries = channel
+            .basic_consume(
+                self.queue.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(queue = %self.queue, "consuming");
+        let size = self.settings.batching.size as usize;
+        let wait = self.settings.batching.wait();
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                next = deliveries.next() => next,
+            };
+            let mut batch = match first {
+                Some(Ok(delivery)) => vec![delivery],
+                Some(Err(e)) => {
+                    return Err(SessionError::Lost(
+                        anyhow::Error::new(e).context("consuming"),
+                    ))
+                }
+                None => {
+                    return Err(SessionError::Lost(anyhow::anyhow!(
+                        "the broker cancelled the consumer of {}",
+                        self.queue
+                    )))
+                }
+            };
+            let deadline = Instant::now() + wait;
+            let mut lost = None;
+            while batch.len() < size && !shutdown.is_cancelled() {
+                match tokio::time::timeout_at(deadline, deliveries.next()).await {
+                    Ok(Some(Ok(delivery))) => batch.push(delivery),
+                    Ok(Some(Err(e))) => {
+                        lost = Some(anyhow::Error::new(e).context("consuming"));
+                        break;
+                    }
+                    Ok(None) => {
+                        lost = Some(anyhow::anyhow!(
+                            "the broker cancelled the consumer of {}",
+                            self.queue
+                        ));
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Some(e) = lost {
+                // Deliveries of a dead channel cannot be acknowledged; the
+                // broker redelivers them and the inbox makes them duplicates.
+                return Err(SessionError::Lost(e));
+            }
+            batch::handle(self, batch, shutdown).await?;
+        }
+        // Stopping: no new deliveries; what was in hand is handled above.
+        let _ = channel
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+            .await;
+        let _ = channel.close(200, "jobsync stopping".into()).await;
+        tracing::info!(queue = %self.queue, "stopped consuming");
+        Ok(())
+    }
+}
