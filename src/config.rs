@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// orders: it applies the data hub's snapshots to PostgreSQL and publishes to
 /// every unit the part of each order it may see.
 #[derive(Debug, Parser)]
-#[command(name = "jobsync", version, about)]
+#[command(name = "jobsync", version, about, args_override_self = true)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,

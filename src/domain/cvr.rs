@@ -25,7 +25,7 @@ impl Cvr {
             .zip(WEIGHTS)
             .map(|(digit, weight)| u32::from(digit - b'0') * weight)
             .sum();
-        if sum % 11 != 0 {
+        if !sum.is_multiple_of(11) {
             return Err(Rejection::beyond_schema(
                 ErrorCode::CvrChecksum,
                 format!("{field}: {value} fails the CVR check digit"),

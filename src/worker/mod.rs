@@ -20,7 +20,7 @@ use crate::config::{redact_url, Settings};
 use crate::contract::envelope::InboundType;
 use crate::store::{self, PgPool};
 
-pub use batch::{classify, DbFault};
+pub use batch::{classify, parse, DbFault};
 
 /// Runs the worker until `shutdown` is cancelled: prepares the database,
 /// then keeps a broker session alive, reconnecting with backoff when it drops.

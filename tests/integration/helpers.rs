@@ -1,0 +1,506 @@
+//! The test environment: a database and a set of broker names of its own per
+//! test, workers run in-process, and cleanup in `Drop` (also after a panic),
+//! so tests run in parallel and a failed run leaves nothing that matters.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use jobsync::config::{self, Settings};
+use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeleteOptions};
+use lapin::types::AMQPValue;
+use lapin::BasicProperties;
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+
+pub struct Worker {
+    stop: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+pub struct TestEnv {
+    pub settings: Settings,
+    db_name: String,
+    server_url: String,
+    amqp: lapin::Connection,
+    publisher: jobsync::amqp::publisher::Publisher,
+    workers: Vec<Worker>,
+}
+
+/// A dead-lettered message as a person inspecting the queue sees it.
+#[derive(Debug)]
+pub struct DeadLetter {
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+    pub routing_key: String,
+}
+
+impl DeadLetter {
+    pub fn code(&self) -> &str {
+        self.headers
+            .get("x-jobsync-error-code")
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+    pub fn error(&self) -> &str {
+        self.headers
+            .get("x-jobsync-error")
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+}
+
+impl TestEnv {
+    /// A fresh environment on the shared local PostgreSQL.
+    pub async fn new() -> TestEnv {
+        Self::with_server(PG_SERVER, &[]).await
+    }
+
+    /// A fresh environment with extra command-line settings.
+    pub async fn with_args(args: &[&str]) -> TestEnv {
+        Self::with_server(PG_SERVER, args).await
+    }
+
+    /// A fresh environment whose database lives on `server_url`.
+    pub async fn with_server(server_url: &str, extra: &[&str]) -> TestEnv {
+        jobsync::telemetry::init_for_test();
+        let id = Uuid::new_v4().simple().to_string();
+        let prefix = format!("t{}", &id[..12]);
+        let db_name = format!("jobsync_test_{}", &id[..16]);
+        let db_url = format!("{server_url}/{db_name}");
+        let names = [
+            ("--hub-exchange", "dfdg.hub"),
+            ("--joborders-queue", "jobsync.joborders"),
+            ("--mediationlogs-queue", "jobsync.mediationlogs"),
+            ("--retry-exchange", "jobsync.retry"),
+            ("--dead-exchange", "jobsync.dead"),
+            ("--dead-letters-queue", "jobsync.dead-letters"),
+            ("--notifications-exchange", "jobsync.notifications"),
+            ("--events-exchange", "jobsync.events"),
+        ];
+        let mut args: Vec<String> = vec!["jobsync".into(), "--amqp-url".into(), AMQP_URL.into()];
+        args.extend(["--database-url".into(), db_url]);
+        args.extend(["--batch-wait-ms".into(), "20".into()]);
+        for (flag, name) in names {
+            args.extend([flag.to_owned(), format!("{prefix}.{name}")]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push("run".into());
+        let settings = config::parse_cli(args)
+            .expect("test settings parse")
+            .settings;
+        let amqp = jobsync::amqp::connect(AMQP_URL, "jobsync tests")
+            .await
+            .expect("RabbitMQ answers on 127.0.0.1:5672 (run scripts/services)");
+        let channel = amqp.create_channel().await.unwrap();
+        jobsync::amqp::topology::declare(
+            &channel,
+            &settings.topology,
+            settings.amqp.delivery_limit,
+        )
+        .await
+        .unwrap();
+        let publisher = jobsync::amqp::publisher::Publisher::open(&amqp)
+            .await
+            .unwrap();
+        TestEnv {
+            settings,
+            db_name,
+            server_url: server_url.to_owned(),
+            amqp,
+            publisher,
+            workers: Vec::new(),
+        }
+    }
+
+    pub fn db_url(&self) -> String {
+        format!("{}/{}", self.server_url, self.db_name)
+    }
+
+    /// Starts a worker (in this process) on this environment.
+    pub fn start_worker(&mut self) {
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn(jobsync::worker::run(self.settings.clone(), stop.clone()));
+        self.workers.push(Worker { stop, handle });
+    }
+
+    /// Stops every worker the way SIGTERM does and checks they exit cleanly.
+    pub async fn stop_workers(&mut self) {
+        for w in self.workers.drain(..) {
+            w.stop.cancel();
+            let result = tokio::time::timeout(Duration::from_secs(30), w.handle)
+                .await
+                .expect("a worker stops within 30 s");
+            result
+                .expect("the worker task did not panic")
+                .expect("the worker exits cleanly");
+        }
+    }
+
+    /// Publishes a raw body to the hub exchange with `routing_key`.
+    pub async fn publish_raw(&self, routing_key: &str, message_id: &str, body: Vec<u8>) {
+        let properties = BasicProperties::default()
+            .with_content_type("application/cloudevents+json".into())
+            .with_message_id(message_id.into())
+            .with_delivery_mode(2);
+        self.publisher
+            .publish_all(&[jobsync::amqp::publisher::Outgoing {
+                exchange: self.settings.topology.hub_exchange.clone(),
+                routing_key: routing_key.to_owned(),
+                properties,
+                body,
+            }])
+            .await
+            .expect("published");
+    }
+
+    /// Publishes CloudEvents (routing key from their type) under confirms.
+    pub async fn publish(&self, events: &[Value]) {
+        let text: String = events.iter().map(|e| format!("{e}\n")).collect();
+        let outgoing =
+            jobsync::commands::read_events(&text, &self.settings.topology.hub_exchange).unwrap();
+        for chunk in outgoing.chunks(500) {
+            self.publisher.publish_all(chunk).await.expect("published");
+        }
+    }
+
+    /// A connection to this test's database.
+    pub fn db(&self) -> PgConnection {
+        PgConnection::establish(&self.db_url()).expect("the test database answers")
+    }
+
+    /// Waits until `check` holds on the database, failing after `timeout`.
+    pub async fn wait_until<F: FnMut(&mut PgConnection) -> bool>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut check: F,
+    ) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(mut conn) = PgConnection::establish(&self.db_url()) {
+                if check(&mut conn) {
+                    return;
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out after {timeout:?} waiting until {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until `n` inbound messages are recorded as processed.
+    pub async fn wait_processed(&self, n: i64, timeout: Duration) {
+        self.wait_until(timeout, &format!("{n} messages are processed"), |conn| {
+            processed_count(conn) >= n
+        })
+        .await;
+    }
+
+    /// Takes exactly `n` messages from this test's dead-letter queue, waiting
+    /// up to `timeout` for them; then checks no further one arrives briefly.
+    pub async fn take_dead_letters(&self, n: usize, timeout: Duration) -> Vec<DeadLetter> {
+        let channel = self.amqp.create_channel().await.unwrap();
+        let queue = self.settings.topology.dead_letters_queue.as_str();
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while out.len() < n {
+            match channel
+                .basic_get(queue.into(), BasicGetOptions::default())
+                .await
+                .unwrap()
+            {
+                Some(msg) => {
+                    msg.delivery
+                        .acker
+                        .ack(BasicAckOptions::default())
+                        .await
+                        .unwrap();
+                    out.push(dead_letter(&msg.delivery));
+                }
+                None if tokio::time::Instant::now() > deadline => {
+                    panic!(
+                        "timed out waiting for {n} dead letters; got {}: {out:#?}",
+                        out.len()
+                    )
+                }
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Some(extra) = channel
+            .basic_get(queue.into(), BasicGetOptions::default())
+            .await
+            .unwrap()
+        {
+            panic!(
+                "more dead letters than the {n} expected: {:#?}",
+                dead_letter(&extra.delivery)
+            );
+        }
+        out
+    }
+
+    /// Asserts the dead-letter queue stays empty.
+    pub async fn assert_no_dead_letters(&self) {
+        self.take_dead_letters(0, Duration::from_secs(1)).await;
+    }
+}
+
+fn dead_letter(delivery: &lapin::message::Delivery) -> DeadLetter {
+    let mut headers = BTreeMap::new();
+    if let Some(table) = delivery.properties.headers() {
+        for (k, v) in table.inner() {
+            let text = match v {
+                AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                AMQPValue::ShortString(s) => s.as_str().to_owned(),
+                other => format!("{other:?}"),
+            };
+            headers.insert(k.as_str().to_owned(), text);
+        }
+    }
+    DeadLetter {
+        headers,
+        body: delivery.data.clone(),
+        routing_key: delivery.routing_key.to_string(),
+    }
+}
+
+pub fn processed_count(conn: &mut PgConnection) -> i64 {
+    use jobsync::store::schema::processed_messages::dsl::*;
+    processed_messages.count().get_result(conn).unwrap_or(0)
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.stop.cancel();
+            w.handle.abort();
+        }
+        let topology = self.settings.topology.clone();
+        let db_name = self.db_name.clone();
+        let server = self.server_url.clone();
+        // Cleanup runs on its own thread and runtime: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(conn) = jobsync::amqp::connect(AMQP_URL, "jobsync test cleanup").await {
+                    if let Ok(ch) = conn.create_channel().await {
+                        let mut queues = vec![
+                            topology.joborders_queue.clone(),
+                            topology.mediationlogs_queue.clone(),
+                            topology.dead_letters_queue.clone(),
+                        ];
+                        for q in [&topology.joborders_queue, &topology.mediationlogs_queue] {
+                            for s in jobsync::amqp::topology::RETRY_DELAYS_S {
+                                queues.push(topology.retry_queue(q, *s));
+                            }
+                        }
+                        for q in queues {
+                            let _ = ch
+                                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                                .await;
+                        }
+                        for e in [
+                            &topology.hub_exchange,
+                            &topology.dead_exchange,
+                            &topology.retry_exchange,
+                            &topology.notifications_exchange,
+                            &topology.events_exchange,
+                        ] {
+                            let _ = ch
+                                .exchange_delete(e.as_str().into(), Default::default())
+                                .await;
+                        }
+                    }
+                    let _ = conn.close(200, "cleaned up".into()).await;
+                }
+            });
+            if let Ok(mut conn) = PgConnection::establish(&format!("{server}/postgres")) {
+                let _ = diesel::sql_query(format!(
+                    "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+                ))
+                .execute(&mut conn);
+            }
+        })
+        .join();
+    }
+}
+
+/// A CloudEvent around `data` with a fresh id.
+pub fn event(data: &Value) -> Value {
+    event_with_id(&Uuid::new_v4().to_string(), data)
+}
+
+/// A CloudEvent around `data` with message id `id`.
+pub fn event_with_id(id: &str, data: &Value) -> Value {
+    json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "/dfdg",
+        "type": "dk.dfdg.joborder.snapshot",
+        "time": "2026-11-22T09:30:00Z",
+        "subject": data["job_order_id"],
+        "datacontenttype": "application/json",
+        "data": data,
+    })
+}
+
+/// A valid job order snapshot: Brøndby's jobcentre, shared with two
+/// neighbours, every optional field filled.
+pub fn snapshot(id: Uuid, version: u64) -> Value {
+    json!({
+        "job_order_id": id.to_string(),
+        "version": version,
+        "request_id": "ANM-2026-0042",
+        "origin": "unit",
+        "changed_by": {"kind": "unit", "unit": {"type": "jobcenter", "code": "15300"}},
+        "title": format!("Lagermedarbejder v{version}"),
+        "occupation": {"name": "Lagermedarbejder", "alias": "Lagerarbejder", "code": "932920"},
+        "employer": {"cvr": "10150817", "p_number": "1003456789", "name": "Brøndby Lager ApS", "conflict_affected": false},
+        "contact": {"name": "Søren Østergård", "email": "soeren@brondbylager.dk", "phone": "+4543212345"},
+        "responsible_unit": {"type": "jobcenter", "code": "15300"},
+        "coordinator": {"id": "c-17", "name": "Åse Nørgaard"},
+        "coordinator_allowed": true,
+        "descriptions": {
+            "tasks": "Pluk og pak på nathold.",
+            "qualifications_and_pay": "Truckcertifikat. Løn efter overenskomst.",
+            "working_hours": "37 timer, nat"
+        },
+        "continuous": false,
+        "positions": 3,
+        "expected_start": "2027-01-04",
+        "mediation_deadline": "2026-12-18",
+        "status": "open",
+        "status_reason": null,
+        "status_comment": null,
+        "sharing": {"scope": "neighbours", "units": [
+            {"type": "jobcenter", "code": "16700"},
+            {"type": "jobcenter", "code": "18300"}
+        ]},
+        "created_at": "2026-11-20T08:00:00Z",
+        "updated_at": format!("2026-11-22T09:{:02}:00Z", version % 60)
+    })
+}
+
+/// The stored version of order `id`, if any.
+pub fn stored_version(conn: &mut PgConnection, id: Uuid) -> Option<i64> {
+    use jobsync::store::schema::job_orders::dsl as j;
+    j::job_orders
+        .select(j::version)
+        .filter(j::id.eq(id))
+        .first(conn)
+        .optional()
+        .unwrap()
+}
+
+/// A PostgreSQL server of the test's own, in a temporary directory, that the
+/// test may stop and start without disturbing any other test.
+pub struct PrivatePostgres {
+    dir: std::path::PathBuf,
+    pub port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> PrivatePostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (run scripts/services)")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .filter(|p| p.join("postgres").exists())
+            .max()
+            .expect("a PostgreSQL server binary");
+        let dir = std::env::temp_dir().join(format!("jobsync-pg-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let pg = PrivatePostgres { dir, port, bin };
+        if is_root() {
+            run(Command::new("chown").arg("postgres:postgres").arg(&pg.dir));
+        }
+        run(pg
+            .as_owner(&pg.bin.join("initdb"))
+            .args(["-U", "postgres", "-A", "trust", "--no-sync", "-D"])
+            .arg(pg.dir.join("data")));
+        pg.start_again();
+        pg
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server at once, as a crash or an outage would.
+    pub fn stop(&self) {
+        run(self
+            .as_owner(&self.bin.join("pg_ctl"))
+            .args(["-m", "immediate", "-w", "stop", "-D"])
+            .arg(self.dir.join("data")));
+    }
+
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        run(self
+            .as_owner(&self.bin.join("pg_ctl"))
+            .args(["-w", "-o", &options, "-l"])
+            .arg(self.dir.join("log"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("start"));
+    }
+
+    fn as_owner(&self, program: &std::path::Path) -> Command {
+        if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self
+            .as_owner(&self.bin.join("pg_ctl"))
+            .args(["-m", "immediate", "stop", "-D"])
+            .arg(self.dir.join("data"))
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,7 @@
+//! Integration tests against a real RabbitMQ and a real PostgreSQL (start them
+//! with `scripts/services`). One file per contract section.
+
+mod helpers;
+mod joborders;
+mod rejections;
+mod resilience;

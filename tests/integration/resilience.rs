@@ -1,0 +1,61 @@
+//! Section 9: faults that are not the message's are waited out, never turned
+//! into rejections; several instances end in the highest versions.
+
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgresql_stopped_mid_stream_the_worker_waits_and_applies_everything() {
+    let pg = PrivatePostgres::start();
+    let mut env = TestEnv::with_server(&pg.url(), &["--batch-size", "20"]).await;
+    env.start_worker();
+    let ids: Vec<Uuid> = (0..300).map(|_| Uuid::new_v4()).collect();
+    let events: Vec<_> = ids.iter().map(|&id| event(&snapshot(id, 1))).collect();
+    env.publish(&events[..100]).await;
+    env.wait_processed(100, Duration::from_secs(30)).await;
+
+    pg.stop();
+    env.publish(&events[100..]).await;
+    // The worker meets a dead database with work in hand for a while.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pg.start_again();
+
+    env.wait_processed(300, Duration::from_secs(60)).await;
+    let mut conn = env.db();
+    for id in &ids {
+        assert_eq!(stored_version(&mut conn, *id), Some(1));
+    }
+    env.assert_no_dead_letters().await;
+    env.stop_workers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_with_shuffled_and_duplicated_versions_end_in_the_highest() {
+    let mut env = TestEnv::with_args(&["--batch-size", "7", "--prefetch", "20"]).await;
+    env.start_worker();
+    env.start_worker();
+    let ids: Vec<Uuid> = (0..40).map(|_| Uuid::new_v4()).collect();
+    let mut events = Vec::new();
+    for &id in &ids {
+        for version in 1..=6 {
+            let e = event(&snapshot(id, version));
+            // The same message twice, as a redelivery brings it.
+            events.push(e.clone());
+            events.push(e);
+        }
+    }
+    events.shuffle(&mut rand::rng());
+    env.publish(&events).await;
+    // 240 distinct message ids; the inbox holds each once.
+    env.wait_processed(240, Duration::from_secs(60)).await;
+    let mut conn = env.db();
+    for id in &ids {
+        assert_eq!(stored_version(&mut conn, *id), Some(6), "order {id}");
+    }
+    env.assert_no_dead_letters().await;
+    env.stop_workers().await;
+}

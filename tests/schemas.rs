@@ -1,0 +1,91 @@
+//! The JSON Schemas under `schemas/` say exactly what the parser says: every
+//! fixture is valid under the schema when the parser accepts it or rejects it
+//! only for a rule the schema cannot express (a check digit, a comparison of
+//! two values), and invalid otherwise; each invalid fixture gets the code its
+//! name gives.
+
+use std::path::Path;
+
+use jobsync::contract::envelope::InboundType;
+use serde_json::Value;
+
+fn load(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn validator(name: &str) -> jsonschema::Validator {
+    let schema = load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("schemas")
+            .join(name),
+    );
+    assert!(
+        jsonschema::meta::is_valid(&schema),
+        "{name} is a valid JSON Schema"
+    );
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn fixtures(kind: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/joborder")
+        .join(kind);
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            (
+                p.file_stem().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_job_order_schema_agrees_with_the_parser_on_every_fixture() {
+    let schema = validator("joborder-snapshot.schema.json");
+    let mut checked = 0;
+    for kind in ["valid", "invalid"] {
+        for (name, body) in fixtures(kind) {
+            let parsed = jobsync::worker::parse(&body, InboundType::JobOrderSnapshot, "q");
+            let instance: Value = serde_json::from_slice(&body).unwrap();
+            let schema_valid = schema.is_valid(&instance);
+            match (&parsed, kind) {
+                (Ok(_), "valid") => assert!(
+                    schema_valid,
+                    "{name}: the parser accepts it, the schema does not"
+                ),
+                (Ok(_), _) => panic!("{name}: the parser accepts an invalid fixture"),
+                (Err(r), "valid") => panic!("{name}: the parser rejects a valid fixture: {r}"),
+                (Err(r), _) => {
+                    let code = name.split_once("--").unwrap().0;
+                    assert_eq!(r.code.as_str(), code, "{name}: {r}");
+                    assert_eq!(
+                        schema_valid, r.beyond_schema,
+                        "{name}: rejected for {r} (beyond the schema: {}), schema valid: {schema_valid}",
+                        r.beyond_schema
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50, "the corpus is there: {checked}");
+}
+
+#[test]
+fn every_valid_fixture_fits_the_envelope_schema() {
+    let schema = validator("envelope.schema.json");
+    for (name, body) in fixtures("valid") {
+        let instance: Value = serde_json::from_slice(&body).unwrap();
+        assert!(schema.is_valid(&instance), "{name}");
+    }
+}
