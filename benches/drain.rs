@@ -56,7 +56,10 @@ fn main() {
         println!("drain: run with `cargo bench --bench drain`");
         return;
     }
-    let n: usize = std::env::var("JOBSYNC_BENCH_MESSAGES").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let n: usize = std::env::var("JOBSYNC_BENCH_MESSAGES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
     let extra: Vec<String> = std::env::var("JOBSYNC_BENCH_WORKER_ARGS")
         .map(|s| s.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default();
@@ -64,30 +67,23 @@ fn main() {
     let id = Uuid::new_v4().simple().to_string();
     let prefix = format!("bench{}", &id[..8]);
     let db_url = format!("{PG_SERVER}/jobsync_bench_{}", &id[..12]);
-    let names = [
-        ("--hub-exchange", "dfdg.hub"),
-        ("--joborders-queue", "jobsync.joborders"),
-        ("--mediationlogs-queue", "jobsync.mediationlogs"),
-        ("--retry-exchange", "jobsync.retry"),
-        ("--dead-exchange", "jobsync.dead"),
-        ("--dead-letters-queue", "jobsync.dead-letters"),
-        ("--notifications-exchange", "jobsync.notifications"),
-        ("--events-exchange", "jobsync.events"),
-    ];
-    let mut args: Vec<String> = vec!["--database-url".into(), db_url.clone(), "--http-addr".into(), "127.0.0.1:0".into()];
-    for (flag, name) in names {
-        args.extend([flag.to_owned(), format!("{prefix}.{name}")]);
-    }
-    let mut cli = vec!["jobsync".to_owned()];
-    cli.extend(args.iter().cloned());
-    cli.push("run".into());
-    let settings = jobsync::config::parse_cli(cli).unwrap().settings;
+    let mut args: Vec<String> = vec!["--database-url".into(), db_url.clone()];
+    args.extend(["--http-addr".into(), "127.0.0.1:0".into()]);
+    let mut settings = jobsync::config::parse_cli(["jobsync", "run"])
+        .unwrap()
+        .settings;
+    settings.topology = settings.topology.with_prefix(&prefix);
+    args.extend(settings.topology.as_args());
 
     // Pre-load the queue.
     let publish_rate = rt.block_on(async {
-        let conn = jobsync::amqp::connect(AMQP_URL, "jobsync bench").await.expect("RabbitMQ answers (scripts/services)");
+        let conn = jobsync::amqp::connect(AMQP_URL, "jobsync bench")
+            .await
+            .expect("RabbitMQ answers (scripts/services)");
         let ch = conn.create_channel().await.unwrap();
-        jobsync::amqp::topology::declare(&ch, &settings.topology, settings.amqp.delivery_limit).await.unwrap();
+        jobsync::amqp::topology::declare(&ch, &settings.topology, settings.amqp.delivery_limit)
+            .await
+            .unwrap();
         let publisher = Publisher::open(&conn).await.unwrap();
         let messages: Vec<Outgoing> = (0..n)
             .map(|i| {
@@ -107,7 +103,10 @@ fn main() {
             })
             .collect();
         let bytes: usize = messages.iter().map(|m| m.body.len()).sum();
-        println!("pre-loading {n} snapshots of {} bytes on average", bytes / n);
+        println!(
+            "pre-loading {n} snapshots of {} bytes on average",
+            bytes / n
+        );
         let started = Instant::now();
         for chunk in messages.chunks(1000) {
             publisher.publish_all(chunk).await.unwrap();
@@ -136,7 +135,10 @@ fn main() {
         peak_kb = peak_kb.max(vm_hwm_kb(worker.id()).unwrap_or(0));
         if let Ok(mut conn) = PgConnection::establish(&db_url) {
             use jobsync::store::schema::processed_messages::dsl::*;
-            let count: i64 = processed_messages.count().get_result(&mut conn).unwrap_or(0);
+            let count: i64 = processed_messages
+                .count()
+                .get_result(&mut conn)
+                .unwrap_or(0);
             if count as usize >= n {
                 break started.elapsed();
             }
@@ -156,39 +158,50 @@ fn main() {
     )
     .get_result(&mut conn)
     .unwrap();
-    let _ = Command::new("kill").args(["-TERM", &worker.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status();
     let status = worker.wait().unwrap();
 
     println!("jobsync run drained {n} snapshots:");
-    println!("  applied (first to last commit): {:.0} msg/s over {:.2} s", n as f64 / span.seconds, span.seconds);
-    println!("  wall clock from process start:  {:.0} msg/s over {:.2} s", n as f64 / done.as_secs_f64(), done.as_secs_f64());
-    println!("  worker peak resident memory:    {:.1} MB", peak_kb as f64 / 1024.0);
+    println!(
+        "  applied (first to last commit): {:.0} msg/s over {:.2} s",
+        n as f64 / span.seconds,
+        span.seconds
+    );
+    println!(
+        "  wall clock from process start:  {:.0} msg/s over {:.2} s",
+        n as f64 / done.as_secs_f64(),
+        done.as_secs_f64()
+    );
+    println!(
+        "  worker peak resident memory:    {:.1} MB",
+        peak_kb as f64 / 1024.0
+    );
     println!("  worker exit after SIGTERM:      {status}");
-    println!("  worker flags: {}", if extra.is_empty() { "(defaults)".to_owned() } else { extra.join(" ") });
+    println!(
+        "  worker flags: {}",
+        if extra.is_empty() {
+            "(defaults)".to_owned()
+        } else {
+            extra.join(" ")
+        }
+    );
 
     // Clean up.
     drop(conn);
     rt.block_on(async {
-        let conn = jobsync::amqp::connect(AMQP_URL, "jobsync bench cleanup").await.unwrap();
+        let conn = jobsync::amqp::connect(AMQP_URL, "jobsync bench cleanup")
+            .await
+            .unwrap();
         let ch = conn.create_channel().await.unwrap();
-        let t = &settings.topology;
-        let mut queues = vec![t.joborders_queue.clone(), t.mediationlogs_queue.clone(), t.dead_letters_queue.clone()];
-        for q in [&t.joborders_queue, &t.mediationlogs_queue] {
-            for s in jobsync::amqp::topology::RETRY_DELAYS_S {
-                queues.push(t.retry_queue(q, *s));
-            }
-        }
-        for q in queues {
-            let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
-        }
-        for e in [&t.hub_exchange, &t.dead_exchange, &t.retry_exchange, &t.notifications_exchange, &t.events_exchange] {
-            let _ = ch.exchange_delete(e.as_str().into(), Default::default()).await;
-        }
+        let _ = jobsync::amqp::topology::delete(&ch, &settings.topology).await;
         let _ = conn.close(200, "done".into()).await;
     });
     let mut admin = PgConnection::establish(&format!("{PG_SERVER}/postgres")).unwrap();
     let name = db_url.rsplit('/').next().unwrap();
-    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin);
+    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin);
 }
 
 /// Peak resident set size of process `pid`, in kB (Linux).

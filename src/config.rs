@@ -187,6 +187,39 @@ impl Topology {
     pub fn retry_queue(&self, queue: &str, seconds: u64) -> String {
         format!("{}.{}.{}s", self.retry_exchange, queue, seconds)
     }
+
+    /// Every name with `prefix.` in front: a topology of its own beside
+    /// others on one broker (tests, benchmarks, a staging copy).
+    pub fn with_prefix(&self, prefix: &str) -> Topology {
+        let p = |name: &str| format!("{prefix}.{name}");
+        Topology {
+            hub_exchange: p(&self.hub_exchange),
+            joborders_queue: p(&self.joborders_queue),
+            mediationlogs_queue: p(&self.mediationlogs_queue),
+            retry_exchange: p(&self.retry_exchange),
+            dead_exchange: p(&self.dead_exchange),
+            dead_letters_queue: p(&self.dead_letters_queue),
+            notifications_exchange: p(&self.notifications_exchange),
+            events_exchange: p(&self.events_exchange),
+        }
+    }
+
+    /// The command-line flags that select these names.
+    pub fn as_args(&self) -> Vec<String> {
+        [
+            ("--hub-exchange", &self.hub_exchange),
+            ("--joborders-queue", &self.joborders_queue),
+            ("--mediationlogs-queue", &self.mediationlogs_queue),
+            ("--retry-exchange", &self.retry_exchange),
+            ("--dead-exchange", &self.dead_exchange),
+            ("--dead-letters-queue", &self.dead_letters_queue),
+            ("--notifications-exchange", &self.notifications_exchange),
+            ("--events-exchange", &self.events_exchange),
+        ]
+        .into_iter()
+        .flat_map(|(flag, name)| [flag.to_owned(), name.clone()])
+        .collect()
+    }
 }
 
 fn parse_amqp_url(s: &str) -> Result<String, String> {
@@ -324,6 +357,18 @@ mod tests {
         let line = one_line_error(&err).unwrap();
         assert!(line.contains("JOBSYNC_DATABASE_URL"), "{line}");
         assert!(!line.contains("hunter2"), "{line}");
+    }
+
+    #[test]
+    fn a_prefixed_topology_round_trips_through_its_flags() {
+        let defaults = parse_cli(["jobsync", "run"]).unwrap().settings.topology;
+        let prefixed = defaults.with_prefix("t1");
+        assert_eq!(prefixed.joborders_queue, "t1.jobsync.joborders");
+        let mut args = vec!["jobsync".to_owned()];
+        args.extend(prefixed.as_args());
+        args.push("run".into());
+        let parsed = parse_cli(args).unwrap().settings.topology;
+        assert_eq!(parsed.as_args(), prefixed.as_args());
     }
 
     #[test]

@@ -9,6 +9,10 @@ use std::path::Path;
 use jobsync::contract::envelope::InboundType;
 use serde_json::Value;
 
+#[path = "common/fixtures.rs"]
+mod common_fixtures;
+use common_fixtures::fixtures;
+
 fn load(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -28,25 +32,6 @@ fn validator(name: &str) -> jsonschema::Validator {
         .should_validate_formats(true)
         .build(&schema)
         .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn fixtures(kind: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/joborder")
-        .join(kind);
-    let mut out: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            (
-                p.file_stem().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 #[test]

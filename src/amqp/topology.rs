@@ -1,6 +1,9 @@
 //! Declares every exchange and queue of section 2, idempotently.
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
@@ -113,6 +116,36 @@ pub async fn declare(
                 )
                 .await?;
         }
+    }
+    Ok(())
+}
+
+/// Deletes every queue and exchange of `t`, with the messages in them: for
+/// tests and benchmarks that made a topology of their own.
+pub async fn delete(channel: &Channel, t: &Topology) -> Result<(), lapin::Error> {
+    let mut queues = vec![
+        t.joborders_queue.clone(),
+        t.mediationlogs_queue.clone(),
+        t.dead_letters_queue.clone(),
+    ];
+    for queue in [&t.joborders_queue, &t.mediationlogs_queue] {
+        queues.extend(RETRY_DELAYS_S.iter().map(|&s| t.retry_queue(queue, s)));
+    }
+    for queue in queues {
+        channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await?;
+    }
+    for exchange in [
+        &t.hub_exchange,
+        &t.dead_exchange,
+        &t.retry_exchange,
+        &t.notifications_exchange,
+        &t.events_exchange,
+    ] {
+        channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use jobsync::config::{self, Settings};
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeleteOptions};
+use lapin::options::{BasicAckOptions, BasicGetOptions};
 use lapin::types::AMQPValue;
 use lapin::BasicProperties;
 use serde_json::{json, Value};
@@ -296,32 +296,7 @@ impl Drop for TestEnv {
             rt.block_on(async {
                 if let Ok(conn) = jobsync::amqp::connect(AMQP_URL, "jobsync test cleanup").await {
                     if let Ok(ch) = conn.create_channel().await {
-                        let mut queues = vec![
-                            topology.joborders_queue.clone(),
-                            topology.mediationlogs_queue.clone(),
-                            topology.dead_letters_queue.clone(),
-                        ];
-                        for q in [&topology.joborders_queue, &topology.mediationlogs_queue] {
-                            for s in jobsync::amqp::topology::RETRY_DELAYS_S {
-                                queues.push(topology.retry_queue(q, *s));
-                            }
-                        }
-                        for q in queues {
-                            let _ = ch
-                                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                                .await;
-                        }
-                        for e in [
-                            &topology.hub_exchange,
-                            &topology.dead_exchange,
-                            &topology.retry_exchange,
-                            &topology.notifications_exchange,
-                            &topology.events_exchange,
-                        ] {
-                            let _ = ch
-                                .exchange_delete(e.as_str().into(), Default::default())
-                                .await;
-                        }
+                        let _ = jobsync::amqp::topology::delete(&ch, &topology).await;
                     }
                     let _ = conn.close(200, "cleaned up".into()).await;
                 }

@@ -1,6 +1,8 @@
 //! Integration tests against a real RabbitMQ and a real PostgreSQL (start them
 //! with `scripts/services`). One file per contract section.
 
+#[path = "../common/fixtures.rs"]
+mod common_fixtures;
 mod helpers;
 mod joborders;
 mod rejections;

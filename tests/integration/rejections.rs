@@ -9,29 +9,10 @@ use jobsync::store::schema::job_orders;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::common_fixtures::fixtures;
 use crate::helpers::*;
 
 const T: Duration = Duration::from_secs(30);
-
-fn fixtures(kind: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = format!(
-        "{}/tests/fixtures/joborder/{kind}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut out: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            (
-                p.file_stem().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
 
 /// The part of an error before its first ": " names the field.
 fn names_a_field(error: &str) -> bool {
