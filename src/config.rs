@@ -298,10 +298,13 @@ pub fn one_line_error(err: &clap::Error) -> Option<String> {
         }
         _ => String::new(),
     };
-    let why = err
-        .source()
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "invalid value".to_owned());
+    let why = match (err.source(), err.get(ContextKind::ValidValue)) {
+        (Some(source), _) => source.to_string(),
+        (None, Some(ContextValue::Strings(valid))) => {
+            format!("expected one of {}", valid.join(", "))
+        }
+        (None, _) => "invalid value".to_owned(),
+    };
     let setting = match env {
         Some(env) => format!("{env} ({flag})"),
         None => flag,
@@ -348,6 +351,14 @@ mod tests {
         assert!(!line.contains('\n'), "{line}");
         assert!(line.contains("JOBSYNC_PREFETCH (--prefetch)"), "{line}");
         assert!(line.contains("\"lots\""), "{line}");
+    }
+
+    #[test]
+    fn a_bad_choice_lists_the_valid_ones() {
+        let err = parse_cli(["jobsync", "--log-format", "xml", "run"]).unwrap_err();
+        let line = one_line_error(&err).unwrap();
+        assert!(line.contains("JOBSYNC_LOG_FORMAT (--log-format)"), "{line}");
+        assert!(line.ends_with("expected one of pretty, json"), "{line}");
     }
 
     #[test]

@@ -513,3 +513,188 @@ pub fn decide(stored: Option<&StoredOrder>, order: &JobOrder, context: Context) 
 fn names_another(new: Option<&str>, old: Option<&str>) -> bool {
     matches!(new, Some(n) if Some(n) != old)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const ID: &str = "9b2d6f0e-3a41-4d8e-b1e5-5d7c2a9e4f00";
+
+    fn order(version: u64, edit: impl FnOnce(&mut serde_json::Value)) -> JobOrder {
+        let mut data = json!({
+            "job_order_id": ID, "version": version, "origin": "unit",
+            "changed_by": {"kind": "unit", "unit": {"type": "jobcenter", "code": "15300"}},
+            "title": "Lagermedarbejder", "occupation": {"name": "Lagermedarbejder"},
+            "employer": {"cvr": "10150817", "name": "Brøndby Lager ApS"},
+            "responsible_unit": {"type": "jobcenter", "code": "15300"},
+            "coordinator": {"id": "c-1", "name": "Åse"}, "coordinator_allowed": true,
+            "descriptions": {"tasks": "Pluk og pak."}, "continuous": false, "positions": 1,
+            "status": "open", "sharing": {"scope": "internal"},
+            "created_at": "2026-11-20T08:00:00Z", "updated_at": "2026-11-20T08:00:00Z"
+        });
+        edit(&mut data);
+        parse(&data.to_string(), Some(ID)).unwrap()
+    }
+
+    fn stored(o: &JobOrder) -> StoredOrder {
+        StoredOrder::after(
+            o,
+            &Applied {
+                coordinator_reassignment_needed: false,
+                handover_coordinator_id: None,
+                handed_over_from: None,
+            },
+        )
+    }
+
+    fn rejected(d: Decision) -> ErrorCode {
+        match d {
+            Decision::Reject(r) => r.code,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn older_versions_are_stale_and_the_same_version_compares_content() {
+        let v2 = order(2, |_| {});
+        let s = stored(&v2);
+        assert_eq!(
+            decide(Some(&s), &order(1, |_| {}), Context::default()),
+            Decision::Stale
+        );
+        assert_eq!(
+            decide(Some(&s), &order(2, |_| {}), Context::default()),
+            Decision::Duplicate
+        );
+        let other = order(2, |d| d["title"] = "Truckfører".into());
+        assert_eq!(
+            rejected(decide(Some(&s), &other, Context::default())),
+            ErrorCode::VersionConflict
+        );
+    }
+
+    #[test]
+    fn only_the_first_version_of_a_jobag_order_checks_the_labour_conflict() {
+        let conflicted = |v| {
+            order(v, |d| {
+                d["origin"] = "jobag".into();
+                d["employer"]["conflict_affected"] = true.into();
+            })
+        };
+        assert_eq!(
+            rejected(decide(None, &conflicted(1), Context::default())),
+            ErrorCode::EmployerConflictAffected
+        );
+        let s = stored(&order(1, |_| {}));
+        assert!(matches!(
+            decide(Some(&s), &conflicted(2), Context::default()),
+            Decision::Apply(_)
+        ));
+        let from_unit = order(1, |d| d["employer"]["conflict_affected"] = true.into());
+        assert!(matches!(
+            decide(None, &from_unit, Context::default()),
+            Decision::Apply(_)
+        ));
+    }
+
+    #[test]
+    fn an_employer_changing_the_status_needs_a_comment() {
+        let s = stored(&order(1, |_| {}));
+        let closed = |comment: Option<&str>| {
+            order(2, |d| {
+                d["changed_by"] = json!({"kind": "employer"});
+                d["status"] = "closed".into();
+                d["status_reason"] = "need_fulfilled".into();
+                d["status_comment"] = comment.into();
+            })
+        };
+        assert_eq!(
+            rejected(decide(Some(&s), &closed(None), Context::default())),
+            ErrorCode::StatusCommentRequired
+        );
+        assert_eq!(
+            rejected(decide(Some(&s), &closed(Some(" ")), Context::default())),
+            ErrorCode::StatusCommentRequired
+        );
+        assert!(matches!(
+            decide(Some(&s), &closed(Some("Besat.")), Context::default()),
+            Decision::Apply(_)
+        ));
+    }
+
+    #[test]
+    fn an_akasse_hands_to_an_akasse_only_without_candidates() {
+        let akasse = |v, code: &str| {
+            let code = code.to_owned();
+            order(v, move |d| {
+                d["responsible_unit"] = json!({"type": "akasse", "code": code});
+                d["changed_by"] = json!({"kind": "system"});
+            })
+        };
+        let s = stored(&akasse(1, "11"));
+        let with = Context {
+            has_mediation_entries: true,
+        };
+        assert_eq!(
+            rejected(decide(Some(&s), &akasse(2, "22"), with)),
+            ErrorCode::HandoverAkasseWithCandidates
+        );
+        assert!(matches!(
+            decide(Some(&s), &akasse(2, "22"), Context::default()),
+            Decision::Apply(_)
+        ));
+        let to_jobcentre = order(2, |d| d["changed_by"] = json!({"kind": "system"}));
+        assert!(matches!(
+            decide(Some(&s), &to_jobcentre, with),
+            Decision::Apply(_)
+        ));
+        let by_employer = order(2, |d| {
+            d["changed_by"] = json!({"kind": "employer"});
+            d["responsible_unit"] = json!({"type": "jobcenter", "code": "10100"});
+        });
+        assert_eq!(
+            rejected(decide(Some(&s), &by_employer, Context::default())),
+            ErrorCode::HandoverByEmployer
+        );
+    }
+
+    #[test]
+    fn a_handover_needs_a_coordinator_until_another_is_named() {
+        let s1 = stored(&order(1, |_| {}));
+        let handed = |v, coordinator: serde_json::Value| {
+            order(v, move |d| {
+                d["responsible_unit"] = json!({"type": "jobcenter", "code": "10100"});
+                d["coordinator"] = coordinator;
+            })
+        };
+        let v2 = handed(2, json!({"id": "c-1", "name": "Åse"}));
+        let Decision::Apply(a2) = decide(Some(&s1), &v2, Context::default()) else {
+            panic!()
+        };
+        assert!(a2.coordinator_reassignment_needed);
+        assert_eq!(
+            a2.handed_over_from
+                .as_ref()
+                .map(|u| u.to_string())
+                .as_deref(),
+            Some("jobcenter:15300")
+        );
+        let s2 = StoredOrder::after(&v2, &a2);
+        let v3 = handed(3, serde_json::Value::Null);
+        let Decision::Apply(a3) = decide(Some(&s2), &v3, Context::default()) else {
+            panic!()
+        };
+        assert!(
+            a3.coordinator_reassignment_needed,
+            "no coordinator is not a new one"
+        );
+        let s3 = StoredOrder::after(&v3, &a3);
+        let v4 = handed(4, json!({"id": "kbh-9", "name": "Mette"}));
+        let Decision::Apply(a4) = decide(Some(&s3), &v4, Context::default()) else {
+            panic!()
+        };
+        assert!(!a4.coordinator_reassignment_needed);
+    }
+}
