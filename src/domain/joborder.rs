@@ -235,10 +235,7 @@ impl JobOrder {
         let status = Status::parse(&w.status, w.status_reason.as_deref())?;
         // Unit codes, enumerations and shapes first (schema.invalid and
         // unit.unknown_municipality), then the rules with codes of their own.
-        let sharing_units_checked = w.sharing.units.iter().enumerate().try_for_each(|(i, u)| {
-            Unit::parse(&format!("data.sharing.units[{i}]"), &u.kind, &u.code).map(drop)
-        });
-        sharing_units_checked?;
+        let sharing_units = super::sharing::parse_units(&w.sharing)?;
         let cvr = Cvr::parse("data.employer.cvr", &w.employer.cvr)?;
         let contact = w
             .contact
@@ -264,7 +261,7 @@ impl JobOrder {
                 "data.positions: an order that is not continuous needs a number of positions",
             ));
         }
-        let sharing = Sharing::parse(&w.sharing, &responsible_unit)?;
+        let sharing = Sharing::new(&w.sharing.scope, sharing_units, &responsible_unit)?;
         Ok(JobOrder {
             id,
             version: w.version as i64,

@@ -48,22 +48,17 @@ pub struct Sharing {
 }
 
 impl Sharing {
-    pub fn parse(wire: &wire::Sharing, responsible: &Unit) -> Result<Sharing, Rejection> {
-        let scope = SharingScope::parse(&wire.scope).ok_or_else(|| {
+    /// Applies the rules of sharing to `units` (from [`parse_units`]) under
+    /// the wire `scope`, for an order whose responsible unit is `responsible`.
+    pub fn new(scope: &str, units: Vec<Unit>, responsible: &Unit) -> Result<Sharing, Rejection> {
+        let scope = SharingScope::parse(scope).ok_or_else(|| {
             Rejection::schema(
                 "data.sharing.scope",
                 format_args!(
-                    "{:?} is not one of internal, neighbours, recruitment_community, national, selected",
-                    wire.scope
+                    "{scope:?} is not one of internal, neighbours, recruitment_community, national, selected"
                 ),
             )
         })?;
-        let units = wire
-            .units
-            .iter()
-            .enumerate()
-            .map(|(i, u)| Unit::parse(&format!("data.sharing.units[{i}]"), &u.kind, &u.code))
-            .collect::<Result<Vec<_>, _>>()?;
         let invalid =
             |why: String| Rejection::new(ErrorCode::SharingInvalid, format!("data.sharing: {why}"));
         match (scope, units.is_empty()) {
@@ -125,6 +120,15 @@ impl Sharing {
     }
 }
 
+/// Parses the units of wire sharing, naming the failing one.
+pub fn parse_units(wire: &wire::Sharing) -> Result<Vec<Unit>, Rejection> {
+    wire.units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| Unit::parse(&format!("data.sharing.units[{i}]"), &u.kind, &u.code))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,14 +146,12 @@ mod tests {
         responsible: (&str, &str),
     ) -> Result<Sharing, ErrorCode> {
         let responsible = Unit::parse("r", responsible.0, responsible.1).unwrap();
-        Sharing::parse(
-            &wire::Sharing {
-                scope: scope.into(),
-                units,
-            },
-            &responsible,
-        )
-        .map_err(|e| e.code)
+        let wire = wire::Sharing {
+            scope: scope.into(),
+            units,
+        };
+        let units = parse_units(&wire).map_err(|e| e.code)?;
+        Sharing::new(&wire.scope, units, &responsible).map_err(|e| e.code)
     }
 
     #[test]
