@@ -3,6 +3,7 @@
 
 pub mod envelope;
 pub mod joborder;
+pub mod mediationlog;
 
 use serde::Deserialize;
 

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::contact::Contact;
 use super::cvr::Cvr;
+use super::fields::{parse_date, parse_order_id, parse_timestamp, parse_version};
 use super::rejection::{ErrorCode, Rejection};
 use super::sharing::Sharing;
 use super::status::{Status, StatusKind};
@@ -40,6 +41,27 @@ pub enum ChangedBy {
 }
 
 impl ChangedBy {
+    /// Validates a wire `changed_by` read from `field`.
+    pub fn from_wire(field: &str, w: &wire::ChangedBy) -> Result<ChangedBy, Rejection> {
+        Ok(match w {
+            wire::ChangedBy::Employer => ChangedBy::Employer,
+            wire::ChangedBy::System => ChangedBy::System,
+            wire::ChangedBy::Unit { unit } => ChangedBy::Unit(Unit::parse(
+                &format!("{field}.unit"),
+                &unit.kind,
+                &unit.code,
+            )?),
+        })
+    }
+
+    /// The unit, when a unit made the change.
+    pub fn unit(&self) -> Option<&Unit> {
+        match self {
+            ChangedBy::Unit(u) => Some(u),
+            _ => None,
+        }
+    }
+
     pub fn kind_str(&self) -> &'static str {
         match self {
             ChangedBy::Employer => "employer",
@@ -127,31 +149,8 @@ impl JobOrder {
         w: &wire::JobOrderData,
         subject: Option<&str>,
     ) -> Result<JobOrder, Rejection> {
-        let id = parse_uuid("data.job_order_id", &w.job_order_id)?;
-        match subject {
-            Some(s) if parse_uuid("subject", s).ok() == Some(id) => {}
-            Some(s) => {
-                return Err(Rejection::beyond_schema(
-                    ErrorCode::SchemaInvalid,
-                    format!(
-                        "data.job_order_id: {} is not the envelope subject {s:?}",
-                        w.job_order_id
-                    ),
-                ))
-            }
-            None => {
-                return Err(Rejection::schema(
-                    "subject",
-                    "missing; it must equal data.job_order_id",
-                ))
-            }
-        }
-        if w.version < 1 || w.version > i64::MAX as u64 {
-            return Err(Rejection::schema(
-                "data.version",
-                format_args!("{} is out of range (1 to {})", w.version, i64::MAX),
-            ));
-        }
+        let id = parse_order_id(&w.job_order_id, subject)?;
+        let version = parse_version(w.version)?;
         let origin = match w.origin.as_str() {
             "jobag" => Origin::JobAg,
             "unit" => Origin::Unit,
@@ -162,13 +161,7 @@ impl JobOrder {
                 ))
             }
         };
-        let changed_by = match &w.changed_by {
-            wire::ChangedBy::Employer => ChangedBy::Employer,
-            wire::ChangedBy::System => ChangedBy::System,
-            wire::ChangedBy::Unit { unit } => {
-                ChangedBy::Unit(Unit::parse("data.changed_by.unit", &unit.kind, &unit.code)?)
-            }
-        };
+        let changed_by = ChangedBy::from_wire("data.changed_by", &w.changed_by)?;
         bounded_opt("data.request_id", w.request_id.as_deref(), 100)?;
         bounded("data.title", &w.title, 1, 100)?;
         bounded("data.occupation.name", &w.occupation.name, 1, 200)?;
@@ -264,7 +257,7 @@ impl JobOrder {
         let sharing = Sharing::new(&w.sharing.scope, sharing_units, &responsible_unit)?;
         Ok(JobOrder {
             id,
-            version: w.version as i64,
+            version,
             request_id: w.request_id.clone(),
             origin,
             changed_by,
@@ -312,45 +305,6 @@ impl JobOrder {
 fn content_hash(w: &wire::JobOrderData) -> [u8; 32] {
     let canonical = serde_json::to_vec(w).expect("wire structs always serialize");
     Sha256::digest(&canonical).into()
-}
-
-/// A UUID in its hyphenated 8-4-4-4-12 form (the only form the schema allows).
-fn parse_uuid(field: &str, s: &str) -> Result<Uuid, Rejection> {
-    let shaped = s.len() == 36
-        && s.char_indices().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
-    match shaped.then(|| Uuid::parse_str(s).ok()).flatten() {
-        Some(id) => Ok(id),
-        None => Err(Rejection::schema(
-            field,
-            format_args!("{s:?} is not a UUID"),
-        )),
-    }
-}
-
-fn parse_date(field: &str, s: &str) -> Result<NaiveDate, Rejection> {
-    let shaped = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
-    match shaped
-        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-        .flatten()
-    {
-        Some(d) => Ok(d),
-        None => Err(Rejection::schema(
-            field,
-            format_args!("{s:?} is not a calendar date (YYYY-MM-DD)"),
-        )),
-    }
-}
-
-fn parse_timestamp(field: &str, s: &str) -> Result<DateTime<Utc>, Rejection> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| Rejection::schema(field, format_args!("{s:?} is not an RFC 3339 timestamp")))
 }
 
 /// What of the stored order the rules of section 4.1 compare with.

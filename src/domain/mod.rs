@@ -2,8 +2,11 @@
 //! them. Nothing here does I/O.
 
 pub mod contact;
+pub mod cpr;
 pub mod cvr;
+pub mod fields;
 pub mod joborder;
+pub mod mediationlog;
 pub mod municipality;
 pub mod rejection;
 pub mod sharing;

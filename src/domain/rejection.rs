@@ -24,6 +24,13 @@ pub enum ErrorCode {
     EmployerConflictAffected,
     HandoverByEmployer,
     HandoverAkasseWithCandidates,
+    JobOrderUnknown,
+    MediationEntryRemoved,
+    MediationUnitNotShared,
+    MediationOrderClosed,
+    MediationApprovalNotByResponsible,
+    MediationCoordinatorNotAllowed,
+    PersonRefCpr,
 }
 
 impl ErrorCode {
@@ -47,6 +54,13 @@ impl ErrorCode {
         ErrorCode::EmployerConflictAffected,
         ErrorCode::HandoverByEmployer,
         ErrorCode::HandoverAkasseWithCandidates,
+        ErrorCode::JobOrderUnknown,
+        ErrorCode::MediationEntryRemoved,
+        ErrorCode::MediationUnitNotShared,
+        ErrorCode::MediationOrderClosed,
+        ErrorCode::MediationApprovalNotByResponsible,
+        ErrorCode::MediationCoordinatorNotAllowed,
+        ErrorCode::PersonRefCpr,
     ];
 
     /// The code as it appears in the `x-jobsync-error-code` header.
@@ -70,6 +84,13 @@ impl ErrorCode {
             ErrorCode::EmployerConflictAffected => "employer.conflict_affected",
             ErrorCode::HandoverByEmployer => "handover.by_employer",
             ErrorCode::HandoverAkasseWithCandidates => "handover.akasse_with_candidates",
+            ErrorCode::JobOrderUnknown => "joborder.unknown",
+            ErrorCode::MediationEntryRemoved => "mediation.entry_removed",
+            ErrorCode::MediationUnitNotShared => "mediation.unit_not_shared",
+            ErrorCode::MediationOrderClosed => "mediation.order_closed",
+            ErrorCode::MediationApprovalNotByResponsible => "mediation.approval_not_by_responsible",
+            ErrorCode::MediationCoordinatorNotAllowed => "mediation.coordinator_not_allowed",
+            ErrorCode::PersonRefCpr => "person_ref.cpr",
         }
     }
 }

@@ -1,29 +1,55 @@
-//! The apply transaction: one database transaction per batch of snapshots.
+//! The apply transaction: one database transaction per batch of inbound
+//! messages, job order snapshots and mediation log snapshots alike.
 //!
 //! Inside it: advisory locks on the batch's orders (sorted, so concurrent
-//! instances never deadlock), the inbox check, the stored state, the pure
-//! decisions of [`crate::domain::joborder::decide`] in version order, one
-//! multi-row upsert guarded by version, the sharing rows and the inbox rows.
+//! instances never deadlock; the same lock for an order's snapshots and its
+//! log, so the rules that look across them see a settled state), the inbox
+//! check, then per stream the stored state, the pure decisions of the domain
+//! in version order and the writes, and finally the inbox rows.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-use diesel::pg::upsert::excluded;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt};
 use uuid::Uuid;
 
-use super::schema::{job_order_sharing, job_orders, processed_messages};
-use crate::domain::joborder::{decide, Applied, Context, Decision, JobOrder, StoredOrder};
+use super::schema::processed_messages;
+use super::{joborders, mediation};
+use crate::domain::joborder::JobOrder;
+use crate::domain::mediationlog::MediationLog;
 use crate::domain::rejection::Rejection;
-use crate::domain::status::StatusKind;
-use crate::domain::unit::Unit;
 
-/// A parsed job order message, ready to apply.
+/// A parsed inbound message, ready to apply.
 #[derive(Debug, Clone)]
-pub struct JobOrderMessage {
+pub struct Inbound {
+    /// The CloudEvents `id`: the same id is the same message.
     pub message_id: String,
-    pub order: JobOrder,
+    pub payload: Payload,
+}
+
+#[derive(Debug, Clone)]
+pub enum Payload {
+    JobOrder(JobOrder),
+    MediationLog(MediationLog),
+}
+
+impl Inbound {
+    /// The job order the message is about.
+    pub fn job_order_id(&self) -> Uuid {
+        match &self.payload {
+            Payload::JobOrder(o) => o.id,
+            Payload::MediationLog(l) => l.job_order_id,
+        }
+    }
+
+    /// The hub version it carries (of the order, or of its log).
+    pub fn version(&self) -> i64 {
+        match &self.payload {
+            Payload::JobOrder(o) => o.version,
+            Payload::MediationLog(l) => l.version,
+        }
+    }
 }
 
 /// What became of one message.
@@ -36,6 +62,9 @@ pub enum Outcome {
     /// same content.
     Duplicate,
     Rejected(Rejection),
+    /// A mediation log whose job order is not stored (yet): nothing was
+    /// applied; the caller retries it later or gives up on it.
+    OrderUnknown,
 }
 
 impl Outcome {
@@ -46,21 +75,27 @@ impl Outcome {
             Outcome::Stale => "stale",
             Outcome::Duplicate => "duplicate",
             Outcome::Rejected(_) => "rejected",
+            Outcome::OrderUnknown => "retried",
         }
+    }
+
+    /// Whether the message is done with, so its id goes into the inbox.
+    fn is_final(&self) -> bool {
+        matches!(self, Outcome::Applied | Outcome::Stale | Outcome::Duplicate)
     }
 }
 
 /// Rows of one multi-row statement: PostgreSQL takes at most 65,535 bind
-/// parameters and a job order row has 39.
-const ROWS_PER_STATEMENT: usize = 1_000;
+/// parameters and the widest row (a job order) has 39.
+pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Applies `messages` (consumed from `queue`) in one transaction and returns
 /// the outcome of each, in the same order. An `Err` means nothing was
 /// committed; the caller retries or splits the batch.
-pub fn apply_job_orders(
+pub fn apply_batch(
     conn: &mut PgConnection,
     queue: &str,
-    messages: &[JobOrderMessage],
+    messages: &[Inbound],
 ) -> QueryResult<Vec<Outcome>> {
     conn.transaction(|conn| apply_in_transaction(conn, queue, messages))
 }
@@ -68,10 +103,10 @@ pub fn apply_job_orders(
 fn apply_in_transaction(
     conn: &mut PgConnection,
     queue: &str,
-    messages: &[JobOrderMessage],
+    messages: &[Inbound],
 ) -> QueryResult<Vec<Outcome>> {
     let order_ids: Vec<Uuid> = {
-        let set: HashSet<Uuid> = messages.iter().map(|m| m.order.id).collect();
+        let set: HashSet<Uuid> = messages.iter().map(Inbound::job_order_id).collect();
         set.into_iter().collect()
     };
     lock_orders(conn, &order_ids)?;
@@ -83,55 +118,56 @@ fn apply_in_transaction(
         .load(conn)?
         .into_iter()
         .collect();
-    let mut stored = load_stored(conn, &order_ids)?;
 
-    // Per order, the messages in version order (arrival order within a version).
-    let mut by_order: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
-    for (i, m) in messages.iter().enumerate() {
-        by_order.entry(m.order.id).or_default().push(i);
-    }
+    // The first delivery of each new message id is decided; a repeat of an
+    // id within the batch shares its fate (and is a duplicate if applied).
     let mut outcomes: Vec<Option<Outcome>> = vec![None; messages.len()];
-    let mut seen_ids: HashSet<&str> = HashSet::new();
-    let mut finals: Vec<(&JobOrder, Applied)> = Vec::new();
-    for (id, mut indices) in by_order {
-        indices.sort_by_key(|&i| (messages[i].order.version, i));
-        let mut current = stored.remove(&id);
-        let mut last_applied: Option<(&JobOrder, Applied)> = None;
-        for i in indices {
-            let m = &messages[i];
-            if processed.contains(&m.message_id) || !seen_ids.insert(&m.message_id) {
-                outcomes[i] = Some(Outcome::Duplicate);
-                continue;
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
+    let mut orders: Vec<usize> = Vec::new();
+    let mut logs: Vec<usize> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        if processed.contains(&m.message_id) {
+            outcomes[i] = Some(Outcome::Duplicate);
+        } else if let Some(&f) = first.get(m.message_id.as_str()) {
+            repeats.push((i, f));
+        } else {
+            first.insert(&m.message_id, i);
+            match m.payload {
+                Payload::JobOrder(_) => orders.push(i),
+                Payload::MediationLog(_) => logs.push(i),
             }
-            let outcome = match decide(current.as_ref(), &m.order, Context::default()) {
-                Decision::Apply(applied) => {
-                    current = Some(StoredOrder::after(&m.order, &applied));
-                    last_applied = Some((&m.order, applied));
-                    Outcome::Applied
-                }
-                Decision::Stale => Outcome::Stale,
-                Decision::Duplicate => Outcome::Duplicate,
-                Decision::Reject(r) => Outcome::Rejected(r),
-            };
-            outcomes[i] = Some(outcome);
         }
-        finals.extend(last_applied);
     }
+    if !orders.is_empty() {
+        joborders::apply(conn, messages, &orders, &mut outcomes)?;
+    }
+    if !logs.is_empty() {
+        mediation::apply(conn, messages, &logs, &mut outcomes)?;
+    }
+    for (i, f) in repeats {
+        outcomes[i] = match &outcomes[f] {
+            Some(o) if o.is_final() => Some(Outcome::Duplicate),
+            other => other.clone(),
+        };
+    }
+    let outcomes: Vec<Outcome> = outcomes
+        .into_iter()
+        .map(|o| o.expect("every message has an outcome"))
+        .collect();
 
-    upsert_orders(conn, &finals)?;
-    replace_sharing(conn, &finals)?;
-    let inbox: Vec<_> = messages
-        .iter()
-        .zip(&outcomes)
-        .filter_map(|(m, o)| match o {
-            Some(o @ (Outcome::Applied | Outcome::Stale | Outcome::Duplicate)) => Some((
+    let inbox: Vec<_> = first
+        .values()
+        .filter(|&&i| outcomes[i].is_final())
+        .map(|&i| {
+            let m = &messages[i];
+            (
                 processed_messages::message_id.eq(m.message_id.as_str()),
                 processed_messages::queue.eq(queue),
-                processed_messages::outcome.eq(o.label()),
-                processed_messages::job_order_id.eq(Some(m.order.id)),
-                processed_messages::version.eq(Some(m.order.version)),
-            )),
-            _ => None,
+                processed_messages::outcome.eq(outcomes[i].label()),
+                processed_messages::job_order_id.eq(Some(m.job_order_id())),
+                processed_messages::version.eq(Some(m.version())),
+            )
         })
         .collect();
     for chunk in inbox.chunks(ROWS_PER_STATEMENT) {
@@ -140,10 +176,7 @@ fn apply_in_transaction(
             .on_conflict_do_nothing()
             .execute(conn)?;
     }
-    Ok(outcomes
-        .into_iter()
-        .map(|o| o.expect("every message has an outcome"))
-        .collect())
+    Ok(outcomes)
 }
 
 /// Transaction-scoped advisory locks on the orders, taken in ascending key
@@ -166,240 +199,4 @@ pub(super) fn lock_orders(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<
 pub fn lock_key(id: Uuid) -> i64 {
     let bytes = id.as_bytes();
     i64::from_be_bytes(bytes[..8].try_into().expect("16 bytes"))
-}
-
-type StoredColumns = (
-    Uuid,
-    i64,
-    Vec<u8>,
-    String,
-    String,
-    String,
-    Option<String>,
-    bool,
-    Option<String>,
-);
-
-fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, StoredOrder>> {
-    let rows: Vec<StoredColumns> = job_orders::table
-        .select((
-            job_orders::id,
-            job_orders::version,
-            job_orders::content_hash,
-            job_orders::responsible_unit_type,
-            job_orders::responsible_unit_code,
-            job_orders::status,
-            job_orders::coordinator_id,
-            job_orders::coordinator_reassignment_needed,
-            job_orders::handover_coordinator_id,
-        ))
-        .filter(job_orders::id.eq_any(ids))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                id,
-                version,
-                content_hash,
-                unit_type,
-                unit_code,
-                status,
-                coordinator_id,
-                needed,
-                handover,
-            )| {
-                let order = StoredOrder {
-                    version,
-                    content_hash,
-                    responsible_unit: Unit::from_stored(&unit_type, &unit_code)
-                        .expect("the CHECK constraint keeps unit types valid"),
-                    status: StatusKind::parse(&status)
-                        .expect("the CHECK constraint keeps statuses valid"),
-                    coordinator_id,
-                    coordinator_reassignment_needed: needed,
-                    handover_coordinator_id: handover,
-                };
-                (id, order)
-            },
-        )
-        .collect())
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = job_orders)]
-struct JobOrderRow<'a> {
-    id: Uuid,
-    version: i64,
-    content_hash: &'a [u8],
-    request_id: Option<&'a str>,
-    origin: &'a str,
-    changed_by_kind: &'a str,
-    changed_by_unit_type: Option<&'a str>,
-    changed_by_unit_code: Option<&'a str>,
-    title: &'a str,
-    occupation_name: &'a str,
-    occupation_alias: Option<&'a str>,
-    occupation_code: Option<&'a str>,
-    employer_cvr: &'a str,
-    employer_p_number: Option<&'a str>,
-    employer_name: &'a str,
-    employer_conflict_affected: bool,
-    contact_name: Option<&'a str>,
-    contact_email: Option<&'a str>,
-    contact_phone: Option<&'a str>,
-    responsible_unit_type: &'a str,
-    responsible_unit_code: &'a str,
-    coordinator_id: Option<&'a str>,
-    coordinator_name: Option<&'a str>,
-    coordinator_allowed: bool,
-    tasks: &'a str,
-    qualifications_and_pay: Option<&'a str>,
-    working_hours: Option<&'a str>,
-    continuous: bool,
-    positions: Option<i32>,
-    expected_start: Option<chrono::NaiveDate>,
-    mediation_deadline: Option<chrono::NaiveDate>,
-    status: &'a str,
-    status_reason: Option<&'a str>,
-    status_comment: Option<&'a str>,
-    sharing_scope: &'a str,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-    coordinator_reassignment_needed: bool,
-    handover_coordinator_id: Option<&'a str>,
-}
-
-impl<'a> JobOrderRow<'a> {
-    fn new(o: &'a JobOrder, applied: &'a Applied) -> Self {
-        let changed_by_unit = match &o.changed_by {
-            crate::domain::joborder::ChangedBy::Unit(u) => Some(u),
-            _ => None,
-        };
-        let contact = o.contact.as_ref();
-        JobOrderRow {
-            id: o.id,
-            version: o.version,
-            content_hash: &o.content_hash,
-            request_id: o.request_id.as_deref(),
-            origin: o.origin.as_str(),
-            changed_by_kind: o.changed_by.kind_str(),
-            changed_by_unit_type: changed_by_unit.map(|u| u.kind().as_str()),
-            changed_by_unit_code: changed_by_unit.map(|u| u.code()),
-            title: &o.title,
-            occupation_name: &o.occupation.name,
-            occupation_alias: o.occupation.alias.as_deref(),
-            occupation_code: o.occupation.code.as_deref(),
-            employer_cvr: o.employer.cvr.as_str(),
-            employer_p_number: o.employer.p_number.as_deref(),
-            employer_name: &o.employer.name,
-            employer_conflict_affected: o.employer.conflict_affected,
-            contact_name: contact.map(|c| c.name.as_str()),
-            contact_email: contact.and_then(|c| c.email.as_ref()).map(|e| e.as_str()),
-            contact_phone: contact.and_then(|c| c.phone.as_ref()).map(|p| p.as_str()),
-            responsible_unit_type: o.responsible_unit.kind().as_str(),
-            responsible_unit_code: o.responsible_unit.code(),
-            coordinator_id: o.coordinator.as_ref().map(|c| c.id.as_str()),
-            coordinator_name: o.coordinator.as_ref().map(|c| c.name.as_str()),
-            coordinator_allowed: o.coordinator_allowed,
-            tasks: &o.descriptions.tasks,
-            qualifications_and_pay: o.descriptions.qualifications_and_pay.as_deref(),
-            working_hours: o.descriptions.working_hours.as_deref(),
-            continuous: o.continuous,
-            positions: o.positions,
-            expected_start: o.expected_start,
-            mediation_deadline: o.mediation_deadline,
-            status: o.status.kind().as_str(),
-            status_reason: o.status.reason().map(|r| r.as_str()),
-            status_comment: o.status_comment.as_deref(),
-            sharing_scope: o.sharing.scope().as_str(),
-            created_at: o.created_at,
-            updated_at: o.updated_at,
-            coordinator_reassignment_needed: applied.coordinator_reassignment_needed,
-            handover_coordinator_id: applied.handover_coordinator_id.as_deref(),
-        }
-    }
-}
-
-/// One upsert per chunk; the `WHERE` on the update is the version guard, so
-/// an older version can never overwrite a newer one even outside the lock.
-fn upsert_orders(conn: &mut PgConnection, finals: &[(&JobOrder, Applied)]) -> QueryResult<()> {
-    use job_orders::dsl as j;
-    let rows: Vec<JobOrderRow<'_>> = finals.iter().map(|(o, a)| JobOrderRow::new(o, a)).collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let upsert = diesel::insert_into(job_orders::table)
-            .values(chunk)
-            .on_conflict(j::id)
-            .do_update()
-            .set((
-                j::version.eq(excluded(j::version)),
-                j::content_hash.eq(excluded(j::content_hash)),
-                j::request_id.eq(excluded(j::request_id)),
-                j::origin.eq(excluded(j::origin)),
-                j::changed_by_kind.eq(excluded(j::changed_by_kind)),
-                j::changed_by_unit_type.eq(excluded(j::changed_by_unit_type)),
-                j::changed_by_unit_code.eq(excluded(j::changed_by_unit_code)),
-                j::title.eq(excluded(j::title)),
-                j::occupation_name.eq(excluded(j::occupation_name)),
-                j::occupation_alias.eq(excluded(j::occupation_alias)),
-                j::occupation_code.eq(excluded(j::occupation_code)),
-                j::employer_cvr.eq(excluded(j::employer_cvr)),
-                j::employer_p_number.eq(excluded(j::employer_p_number)),
-                j::employer_name.eq(excluded(j::employer_name)),
-                j::employer_conflict_affected.eq(excluded(j::employer_conflict_affected)),
-                j::contact_name.eq(excluded(j::contact_name)),
-                j::contact_email.eq(excluded(j::contact_email)),
-                j::contact_phone.eq(excluded(j::contact_phone)),
-                j::responsible_unit_type.eq(excluded(j::responsible_unit_type)),
-                j::responsible_unit_code.eq(excluded(j::responsible_unit_code)),
-                j::coordinator_id.eq(excluded(j::coordinator_id)),
-                j::coordinator_name.eq(excluded(j::coordinator_name)),
-                j::coordinator_allowed.eq(excluded(j::coordinator_allowed)),
-                j::tasks.eq(excluded(j::tasks)),
-                j::qualifications_and_pay.eq(excluded(j::qualifications_and_pay)),
-                j::working_hours.eq(excluded(j::working_hours)),
-                j::continuous.eq(excluded(j::continuous)),
-                j::positions.eq(excluded(j::positions)),
-                j::expected_start.eq(excluded(j::expected_start)),
-                j::mediation_deadline.eq(excluded(j::mediation_deadline)),
-                j::status.eq(excluded(j::status)),
-                j::status_reason.eq(excluded(j::status_reason)),
-                j::status_comment.eq(excluded(j::status_comment)),
-                j::sharing_scope.eq(excluded(j::sharing_scope)),
-                j::created_at.eq(excluded(j::created_at)),
-                j::updated_at.eq(excluded(j::updated_at)),
-                j::coordinator_reassignment_needed.eq(excluded(j::coordinator_reassignment_needed)),
-                j::handover_coordinator_id.eq(excluded(j::handover_coordinator_id)),
-                j::applied_at.eq(diesel::dsl::now),
-            ));
-        // `ON CONFLICT (id) DO UPDATE SET … WHERE job_orders.version <
-        // excluded.version` (FilterDsl on the upsert, not `filter_target`).
-        diesel::query_dsl::methods::FilterDsl::filter(upsert, j::version.lt(excluded(j::version)))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-fn replace_sharing(conn: &mut PgConnection, finals: &[(&JobOrder, Applied)]) -> QueryResult<()> {
-    let ids: Vec<Uuid> = finals.iter().map(|(o, _)| o.id).collect();
-    diesel::delete(job_order_sharing::table.filter(job_order_sharing::job_order_id.eq_any(&ids)))
-        .execute(conn)?;
-    let rows: Vec<_> = finals
-        .iter()
-        .flat_map(|(o, _)| {
-            o.sharing.units().iter().map(move |u| {
-                (
-                    job_order_sharing::job_order_id.eq(o.id),
-                    job_order_sharing::unit_type.eq(u.kind().as_str()),
-                    job_order_sharing::unit_code.eq(u.code()),
-                )
-            })
-        })
-        .collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT * 10) {
-        diesel::insert_into(job_order_sharing::table)
-            .values(chunk)
-            .execute(conn)?;
-    }
-    Ok(())
 }

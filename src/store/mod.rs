@@ -2,7 +2,9 @@
 
 mod apply;
 pub mod db;
+mod joborders;
+mod mediation;
 pub mod schema;
 
-pub use apply::{apply_job_orders, lock_key, JobOrderMessage, Outcome};
+pub use apply::{apply_batch, lock_key, Inbound, Outcome, Payload};
 pub use db::PgPool;

@@ -79,10 +79,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mediation_logs (job_order_id) {
+        job_order_id -> Uuid,
+        version -> Int8,
+        content_hash -> Bytea,
+        total -> Int4,
+        awaiting_approval -> Int4,
+        undecided -> Int4,
+        first_seen_at -> Timestamptz,
+        applied_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    mediation_entries (job_order_id, mediation_id) {
+        job_order_id -> Uuid,
+        mediation_id -> Uuid,
+        log_version -> Int8,
+        person_ref -> Text,
+        registered_by_type -> Text,
+        registered_by_code -> Text,
+        registered_at -> Timestamptz,
+        status -> Text,
+        status_changed_at -> Timestamptz,
+        status_changed_by_kind -> Text,
+        status_changed_by_unit_type -> Nullable<Text>,
+        status_changed_by_unit_code -> Nullable<Text>,
+        searchable_cv -> Bool,
+        cv_active -> Bool,
+        protected_identity -> Bool,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    mediation_entry_history (id) {
+        id -> Int8,
+        job_order_id -> Uuid,
+        mediation_id -> Uuid,
+        log_version -> Int8,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        changed_at -> Timestamptz,
+        changed_by_kind -> Text,
+        changed_by_unit_type -> Nullable<Text>,
+        changed_by_unit_code -> Nullable<Text>,
+        message_id -> Text,
+        recorded_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(job_order_sharing -> job_orders (job_order_id));
+diesel::joinable!(mediation_logs -> job_orders (job_order_id));
+diesel::joinable!(mediation_entries -> mediation_logs (job_order_id));
 diesel::allow_tables_to_appear_in_same_query!(
     job_orders,
     job_order_sharing,
     processed_messages,
-    outbox
+    outbox,
+    mediation_logs,
+    mediation_entries,
+    mediation_entry_history
 );

@@ -11,12 +11,13 @@ use lapin::types::{AMQPValue, LongString};
 use tokio_util::sync::CancellationToken;
 use tracing::{field::Empty, Instrument, Span};
 
+use super::retry::{self, Step};
 use super::{Consumer, SessionError};
 use crate::amqp::publisher::Outgoing;
 use crate::contract::envelope::{self, InboundType};
-use crate::domain::joborder;
 use crate::domain::rejection::{ErrorCode, Rejection};
-use crate::store::{self, JobOrderMessage, Outcome, PgPool};
+use crate::domain::{joborder, mediationlog};
+use crate::store::{self, Inbound, Outcome, Payload, PgPool};
 
 /// A fault of the database, not of the messages.
 #[derive(Debug, thiserror::Error)]
@@ -80,13 +81,18 @@ async fn handle_inner(
     let mut outcomes: Vec<Option<Outcome>> = vec![None; deliveries.len()];
     let mut valid = Vec::with_capacity(deliveries.len());
     let mut valid_index = Vec::with_capacity(deliveries.len());
+    let mut order_of: Vec<Option<uuid::Uuid>> = vec![None; deliveries.len()];
     for (i, delivery) in deliveries.iter().enumerate() {
         match parse(&delivery.data, consumer.expects, &consumer.queue) {
             Ok(message) => {
                 spans[i].record("message.id", message.message_id.as_str());
-                spans[i].record("job_order.id", tracing::field::display(message.order.id));
-                spans[i].record("job_order.version", message.order.version);
+                spans[i].record(
+                    "job_order.id",
+                    tracing::field::display(message.job_order_id()),
+                );
+                spans[i].record("job_order.version", message.version());
                 valid_index.push(i);
+                order_of[i] = Some(message.job_order_id());
                 valid.push(message);
             }
             Err(rejection) => outcomes[i] = Some(Outcome::Rejected(rejection)),
@@ -113,7 +119,38 @@ async fn handle_inner(
         }
     }
 
-    let dead: Vec<Outgoing> = deliveries
+    // A log whose order is not stored yet goes to a delay queue, or, once it
+    // waited long enough, to the dead letters.
+    let mut retries: Vec<Outgoing> = Vec::new();
+    let now = chrono::Utc::now();
+    let total = Duration::from_secs(consumer.settings.unknown_order_retry_s);
+    for (i, d) in deliveries.iter().enumerate() {
+        if outcomes[i] != Some(Outcome::OrderUnknown) {
+            continue;
+        }
+        let job_order_id = order_of[i].expect("an applied message was parsed");
+        let topology = &consumer.settings.topology;
+        match retry::step(
+            d,
+            &consumer.queue,
+            &topology.retry_exchange,
+            job_order_id,
+            total,
+            now,
+        ) {
+            Step::Retry { message, delay_s } => {
+                let _entered = spans[i].enter();
+                tracing::info!(
+                    retry_in_s = delay_s,
+                    "job order not known yet; retrying later"
+                );
+                retries.push(message);
+            }
+            Step::GiveUp(rejection) => outcomes[i] = Some(Outcome::Rejected(rejection)),
+        }
+    }
+
+    let mut outgoing: Vec<Outgoing> = deliveries
         .iter()
         .zip(&outcomes)
         .filter_map(|(d, o)| match o {
@@ -121,10 +158,17 @@ async fn handle_inner(
             _ => None,
         })
         .collect();
-    if !dead.is_empty() {
-        consumer.publisher.publish_all(&dead).await.map_err(|e| {
-            SessionError::Lost(anyhow::Error::new(e).context("dead-lettering rejected messages"))
-        })?;
+    outgoing.extend(retries);
+    if !outgoing.is_empty() {
+        consumer
+            .publisher
+            .publish_all(&outgoing)
+            .await
+            .map_err(|e| {
+                SessionError::Lost(
+                    anyhow::Error::new(e).context("dead-lettering or delaying messages"),
+                )
+            })?;
     }
 
     for (i, outcome) in outcomes.iter().enumerate() {
@@ -133,6 +177,9 @@ async fn handle_inner(
             Some(Outcome::Rejected(r)) => {
                 spans[i].record("outcome", "rejected");
                 tracing::warn!(error.code = r.code.as_str(), error.message = %r.message, "message rejected");
+            }
+            Some(Outcome::OrderUnknown) => {
+                spans[i].record("outcome", "delayed");
             }
             Some(o) => {
                 spans[i].record("outcome", o.label());
@@ -184,7 +231,7 @@ async fn acknowledge(deliveries: &[Delivery], poisoned: &[bool]) -> Result<(), S
 }
 
 /// Parses a delivery body into a message for `expects`.
-pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<JobOrderMessage, Rejection> {
+pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<Inbound, Rejection> {
     let env = envelope::parse(body)?;
     if env.kind != expects {
         return Err(Rejection::new(
@@ -195,10 +242,16 @@ pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<JobOrderM
             ),
         ));
     }
-    let order = joborder::parse(env.data.get(), env.subject.as_deref())?;
-    Ok(JobOrderMessage {
+    let (data, subject) = (env.data.get(), env.subject.as_deref());
+    let payload = match env.kind {
+        InboundType::JobOrderSnapshot => Payload::JobOrder(joborder::parse(data, subject)?),
+        InboundType::MediationLogSnapshot => {
+            Payload::MediationLog(mediationlog::parse(data, subject)?)
+        }
+    };
+    Ok(Inbound {
         message_id: env.id,
-        order,
+        payload,
     })
 }
 
@@ -208,7 +261,7 @@ pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<JobOrderM
 async fn apply(
     pool: &PgPool,
     queue: &str,
-    messages: Arc<[JobOrderMessage]>,
+    messages: Arc<[Inbound]>,
     shutdown: &CancellationToken,
 ) -> Option<Vec<Option<Outcome>>> {
     let mut delays = super::reconnect_backoff();
@@ -222,7 +275,7 @@ async fn apply(
                 let mut conn = pool
                     .get()
                     .map_err(|e| DbFault::Unavailable(e.to_string()))?;
-                store::apply_job_orders(&mut conn, &queue, &messages).map_err(classify)
+                store::apply_batch(&mut conn, &queue, &messages).map_err(classify)
             })
             .await
             .unwrap_or_else(|e| Err(DbFault::Failed(format!("the apply task panicked: {e}"))))
@@ -241,7 +294,7 @@ async fn apply(
                 tracing::warn!(error = %fault, "a batch keeps failing; applying its messages one by one");
                 let mut outcomes = Vec::with_capacity(messages.len());
                 for m in messages.iter() {
-                    let single: Arc<[JobOrderMessage]> = Arc::from(vec![m.clone()]);
+                    let single: Arc<[Inbound]> = Arc::from(vec![m.clone()]);
                     outcomes.extend(Box::pin(apply(pool, queue, single, shutdown)).await?);
                 }
                 return Some(outcomes);

@@ -3,6 +3,7 @@
 //! one transaction, dead-letters the rejected messages and acknowledges.
 
 mod batch;
+mod retry;
 
 use std::time::Duration;
 
@@ -153,15 +154,30 @@ async fn consume_on(
     let _ = declare_channel.close(200, "declared".into()).await;
     tracing::info!(amqp.url = %redact_url(&settings.amqp.url), "connected to the broker; topology declared");
 
-    let publisher = Publisher::open(connection).await?;
-    let consumer = Consumer {
-        queue: settings.topology.joborders_queue.clone(),
-        expects: InboundType::JobOrderSnapshot,
-        settings: settings.clone(),
-        pool: pool.clone(),
-        publisher,
-    };
-    consumer.run(connection, shutdown).await
+    let mut consumers = Vec::new();
+    for (queue, expects) in [
+        (
+            &settings.topology.joborders_queue,
+            InboundType::JobOrderSnapshot,
+        ),
+        (
+            &settings.topology.mediationlogs_queue,
+            InboundType::MediationLogSnapshot,
+        ),
+    ] {
+        consumers.push(Consumer {
+            queue: queue.clone(),
+            expects,
+            settings: settings.clone(),
+            pool: pool.clone(),
+            publisher: Publisher::open(connection).await?,
+        });
+    }
+    // Both queues on one connection, each on channels of its own; the first
+    // to lose its channel ends the session, and the supervisor reconnects.
+    futures_util::future::try_join_all(consumers.iter().map(|c| c.run(connection, shutdown)))
+        .await
+        .map(drop)
 }
 
 /// One consumed queue.

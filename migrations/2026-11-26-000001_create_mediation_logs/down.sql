@@ -1,0 +1,3 @@
+DROP TABLE mediation_entry_history;
+DROP TABLE mediation_entries;
+DROP TABLE mediation_logs;

@@ -1,0 +1,653 @@
+//! A mediation log (formidlingslog) snapshot that passed every rule of
+//! section 4.2 that can be checked on its own, and the rules that compare it
+//! with the stored log and its order ([`decide`]).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::cpr;
+use super::fields::{parse_order_id, parse_timestamp, parse_uuid, parse_version};
+use super::joborder::ChangedBy;
+use super::rejection::{ErrorCode, Rejection};
+use super::status::StatusKind;
+use super::text::{bounded, bounded_opt};
+use super::unit::Unit;
+use crate::contract::mediationlog as wire;
+
+/// Where a candidate stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryStatus {
+    /// Formidling afventer godkendelse: waits for the coordinator.
+    AwaitingApproval,
+    /// Formidling tilgængelig for virksomhed: the employer sees it.
+    AvailableToCompany,
+    Hired,
+    NotHired,
+    Withdrawn,
+}
+
+impl EntryStatus {
+    pub const ALL: [EntryStatus; 5] = [
+        EntryStatus::AwaitingApproval,
+        EntryStatus::AvailableToCompany,
+        EntryStatus::Hired,
+        EntryStatus::NotHired,
+        EntryStatus::Withdrawn,
+    ];
+
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::AwaitingApproval => "awaiting_approval",
+            EntryStatus::AvailableToCompany => "available_to_company",
+            EntryStatus::Hired => "hired",
+            EntryStatus::NotHired => "not_hired",
+            EntryStatus::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// One candidate put forward for the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub mediation_id: Uuid,
+    /// An opaque reference to the person, never a CPR number.
+    pub person_ref: String,
+    pub registered_by: Unit,
+    pub registered_at: DateTime<Utc>,
+    pub status: EntryStatus,
+    pub status_changed_at: DateTime<Utc>,
+    pub status_changed_by: ChangedBy,
+    pub searchable_cv: bool,
+    pub cv_active: bool,
+    pub protected_identity: bool,
+    /// Seen by the responsible unit only.
+    pub note: Option<String>,
+}
+
+/// A mediation log snapshot: every entry of one order's log at `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediationLog {
+    pub job_order_id: Uuid,
+    pub version: i64,
+    pub entries: Vec<Entry>,
+    /// SHA-256 of the snapshot as parsed (unknown fields dropped).
+    pub content_hash: [u8; 32],
+}
+
+/// Longest `person_ref` accepted, in characters.
+pub const PERSON_REF_MAX: usize = 100;
+/// Longest `note` accepted, in characters.
+pub const NOTE_MAX: usize = 5000;
+
+/// Parses the `data` of a mediation log event whose envelope has `subject`.
+pub fn parse(data: &str, subject: Option<&str>) -> Result<MediationLog, Rejection> {
+    let w: wire::MediationLogData = crate::contract::from_json("data", data)?;
+    MediationLog::try_from_wire(&w, subject)
+}
+
+impl MediationLog {
+    /// Validates a wire snapshot; `subject` is the envelope's.
+    pub fn try_from_wire(
+        w: &wire::MediationLogData,
+        subject: Option<&str>,
+    ) -> Result<MediationLog, Rejection> {
+        let job_order_id = parse_order_id(&w.job_order_id, subject)?;
+        let version = parse_version(w.version)?;
+        let mut entries = Vec::with_capacity(w.entries.len());
+        for (i, e) in w.entries.iter().enumerate() {
+            entries.push(Entry::try_from_wire(&format!("data.entries[{i}]"), e)?);
+        }
+        // The schema cannot say "unique by mediation_id" (only whole items).
+        let mut seen = HashSet::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            if !seen.insert(e.mediation_id) {
+                return Err(Rejection::beyond_schema(
+                    ErrorCode::SchemaInvalid,
+                    format!(
+                        "data.entries[{i}].mediation_id: {} appears twice in the log",
+                        e.mediation_id
+                    ),
+                ));
+            }
+        }
+        // A CPR number as person_ref has its own code and is checked last, so
+        // that a log with another fault is rejected for that fault.
+        for (i, e) in entries.iter().enumerate() {
+            if cpr::contains(&e.person_ref) {
+                return Err(Rejection::beyond_schema(
+                    ErrorCode::PersonRefCpr,
+                    format!(
+                        "data.entries[{i}].person_ref: contains a CPR number; a person_ref must be an opaque reference (entry {})",
+                        e.mediation_id
+                    ),
+                ));
+            }
+        }
+        Ok(MediationLog {
+            job_order_id,
+            version,
+            entries,
+            content_hash: Sha256::digest(
+                serde_json::to_vec(w).expect("wire structs always serialize"),
+            )
+            .into(),
+        })
+    }
+
+    /// The counts every view of this log carries.
+    pub fn counts(&self) -> Counts {
+        Counts::of(self.entries.iter().map(|e| (e.status, e.cv_active)))
+    }
+}
+
+impl Entry {
+    fn try_from_wire(field: &str, w: &wire::Entry) -> Result<Entry, Rejection> {
+        let f = |name: &str| format!("{field}.{name}");
+        let mediation_id = parse_uuid(&f("mediation_id"), &w.mediation_id)?;
+        bounded(&f("person_ref"), &w.person_ref, 1, PERSON_REF_MAX)?;
+        let registered_by = Unit::parse(
+            &f("registered_by"),
+            &w.registered_by.kind,
+            &w.registered_by.code,
+        )?;
+        let registered_at = parse_timestamp(&f("registered_at"), &w.registered_at)?;
+        let status = EntryStatus::parse(&w.status).ok_or_else(|| {
+            Rejection::schema(
+                &f("status"),
+                format_args!(
+                    "{:?} is not one of awaiting_approval, available_to_company, hired, not_hired, withdrawn",
+                    w.status
+                ),
+            )
+        })?;
+        let status_changed_at = parse_timestamp(&f("status_changed_at"), &w.status_changed_at)?;
+        let status_changed_by =
+            ChangedBy::from_wire(&f("status_changed_by"), &w.status_changed_by)?;
+        bounded_opt(&f("note"), w.note.as_deref(), NOTE_MAX)?;
+        Ok(Entry {
+            mediation_id,
+            person_ref: w.person_ref.clone(),
+            registered_by,
+            registered_at,
+            status,
+            status_changed_at,
+            status_changed_by,
+            searchable_cv: w.searchable_cv,
+            cv_active: w.cv_active,
+            protected_identity: w.protected_identity,
+            note: w.note.clone(),
+        })
+    }
+}
+
+/// The derived counts of section 5.2 over the entries a view shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: i32,
+    pub awaiting_approval: i32,
+    /// What the employer's count shows: `available_to_company` with an
+    /// active CV.
+    pub undecided: i32,
+}
+
+impl Counts {
+    /// Counts entries given as (status, cv_active).
+    pub fn of(entries: impl IntoIterator<Item = (EntryStatus, bool)>) -> Counts {
+        let mut c = Counts::default();
+        for (status, cv_active) in entries {
+            c.total += 1;
+            match status {
+                EntryStatus::AwaitingApproval => c.awaiting_approval += 1,
+                EntryStatus::AvailableToCompany if cv_active => c.undecided += 1,
+                _ => {}
+            }
+        }
+        c
+    }
+}
+
+/// What of a stored entry the rules compare with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub status: EntryStatus,
+}
+
+/// What of the stored log the rules compare with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredLog {
+    pub version: i64,
+    pub content_hash: Vec<u8>,
+    pub entries: HashMap<Uuid, StoredEntry>,
+}
+
+impl StoredLog {
+    /// The stored state after `log` was applied.
+    pub fn after(log: &MediationLog) -> StoredLog {
+        StoredLog {
+            version: log.version,
+            content_hash: log.content_hash.to_vec(),
+            entries: log
+                .entries
+                .iter()
+                .map(|e| (e.mediation_id, StoredEntry { status: e.status }))
+                .collect(),
+        }
+    }
+}
+
+/// What of the stored job order the rules of section 4.2 need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderFacts {
+    pub responsible_unit: Unit,
+    pub shared_with: HashSet<Unit>,
+    pub status: StatusKind,
+    pub coordinator_allowed: bool,
+}
+
+/// A change of an entry's status (or its first appearance, `from: None`), for
+/// the append-only history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub mediation_id: Uuid,
+    pub from: Option<EntryStatus>,
+    pub to: EntryStatus,
+    pub at: DateTime<Utc>,
+    pub by: ChangedBy,
+}
+
+/// The fate of a log snapshot given the stored log and the stored order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogDecision {
+    /// Newer than the stored log (or the first): store it and record these
+    /// status changes.
+    Apply(Vec<StatusChange>),
+    Stale,
+    Duplicate,
+    Reject(Rejection),
+}
+
+/// Applies the rules of section 4.2 that compare `log` with the stored log
+/// (`None` when none is stored) and with its order.
+pub fn decide(stored: Option<&StoredLog>, order: &OrderFacts, log: &MediationLog) -> LogDecision {
+    let empty = StoredLog::default();
+    let stored = match stored {
+        Some(s) if log.version < s.version => return LogDecision::Stale,
+        Some(s) if log.version == s.version => {
+            return if s.content_hash == log.content_hash {
+                LogDecision::Duplicate
+            } else {
+                LogDecision::Reject(Rejection::beyond_schema(
+                    ErrorCode::VersionConflict,
+                    format!(
+                        "data.version: version {} of the mediation log of job order {} is stored with other content",
+                        log.version, log.job_order_id
+                    ),
+                ))
+            };
+        }
+        Some(s) => s,
+        None => &empty,
+    };
+    match check(stored, order, log) {
+        Ok(changes) => LogDecision::Apply(changes),
+        Err(r) => LogDecision::Reject(r),
+    }
+}
+
+fn check(
+    stored: &StoredLog,
+    order: &OrderFacts,
+    log: &MediationLog,
+) -> Result<Vec<StatusChange>, Rejection> {
+    let present: HashSet<Uuid> = log.entries.iter().map(|e| e.mediation_id).collect();
+    let mut removed: Vec<&Uuid> = stored
+        .entries
+        .keys()
+        .filter(|id| !present.contains(id))
+        .collect();
+    if !removed.is_empty() {
+        removed.sort();
+        let list = removed
+            .iter()
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Rejection::beyond_schema(
+            ErrorCode::MediationEntryRemoved,
+            format!(
+                "data.entries: version {} of the mediation log of job order {} lacks {} entr{} of version {} ({list}); an entry never disappears",
+                log.version,
+                log.job_order_id,
+                removed.len(),
+                if removed.len() == 1 { "y" } else { "ies" },
+                stored.version,
+            ),
+        ));
+    }
+    let responsible = &order.responsible_unit;
+    let by_responsible = |e: &Entry| e.status_changed_by.unit() == Some(responsible);
+    let mut changes = Vec::new();
+    for (i, e) in log.entries.iter().enumerate() {
+        let field = format!("data.entries[{i}]");
+        let before = stored.entries.get(&e.mediation_id).map(|s| s.status);
+        match before {
+            None => {
+                if order.status == StatusKind::Closed {
+                    return Err(Rejection::beyond_schema(
+                        ErrorCode::MediationOrderClosed,
+                        format!(
+                            "{field}: new entry {} put forward by {} on job order {}, which is closed",
+                            e.mediation_id, e.registered_by, log.job_order_id
+                        ),
+                    ));
+                }
+                if &e.registered_by != responsible && !order.shared_with.contains(&e.registered_by)
+                {
+                    return Err(Rejection::beyond_schema(
+                        ErrorCode::MediationUnitNotShared,
+                        format!(
+                            "{field}.registered_by: {} is neither the responsible unit ({responsible}) nor a unit job order {} is shared with, so it cannot put candidate {} forward",
+                            e.registered_by, log.job_order_id, e.mediation_id
+                        ),
+                    ));
+                }
+                if !order.coordinator_allowed && e.status == EntryStatus::AwaitingApproval {
+                    return Err(Rejection::beyond_schema(
+                        ErrorCode::MediationCoordinatorNotAllowed,
+                        format!(
+                            "{field}.status: new entry {} awaits approval, but the employer opted out of a coordinator (coordinator_allowed is false), so it starts as available_to_company",
+                            e.mediation_id
+                        ),
+                    ));
+                }
+                if order.coordinator_allowed
+                    && e.status == EntryStatus::AvailableToCompany
+                    && !by_responsible(e)
+                {
+                    return Err(Rejection::beyond_schema(
+                        ErrorCode::MediationApprovalNotByResponsible,
+                        format!(
+                            "{field}.status: new entry {} skips approval: with a coordinator (coordinator_allowed is true) it starts as awaiting_approval unless the responsible unit {responsible} approved it, but {} made it available_to_company",
+                            e.mediation_id,
+                            describe(&e.status_changed_by)
+                        ),
+                    ));
+                }
+            }
+            Some(EntryStatus::AwaitingApproval)
+                if e.status == EntryStatus::AvailableToCompany && !by_responsible(e) =>
+            {
+                return Err(Rejection::beyond_schema(
+                    ErrorCode::MediationApprovalNotByResponsible,
+                    format!(
+                        "{field}.status_changed_by: {} approved entry {}, but only the responsible unit {responsible} approves a candidate",
+                        describe(&e.status_changed_by),
+                        e.mediation_id
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        if before != Some(e.status) {
+            changes.push(StatusChange {
+                mediation_id: e.mediation_id,
+                from: before,
+                to: e.status,
+                at: e.status_changed_at,
+                by: e.status_changed_by.clone(),
+            });
+        }
+    }
+    Ok(changes)
+}
+
+fn describe(by: &ChangedBy) -> String {
+    match by {
+        ChangedBy::Unit(u) => u.to_string(),
+        other => other.kind_str().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    const ORDER: &str = "9b2d6f0e-3a41-4d8e-b1e5-5d7c2a9e4f00";
+    const A: &str = "11111111-1111-4111-8111-111111111111";
+    const B: &str = "22222222-2222-4222-8222-222222222222";
+
+    fn entry(id: &str, status: &str, by: Value) -> Value {
+        json!({
+            "mediation_id": id, "person_ref": "P-1",
+            "registered_by": {"type": "akasse", "code": "1234"},
+            "registered_at": "2026-11-22T09:00:00Z",
+            "status": status, "status_changed_at": "2026-11-22T09:00:00Z",
+            "status_changed_by": by,
+            "searchable_cv": true, "cv_active": true, "protected_identity": false, "note": null
+        })
+    }
+
+    fn akasse() -> Value {
+        json!({"kind": "unit", "unit": {"type": "akasse", "code": "1234"}})
+    }
+
+    fn responsible() -> Value {
+        json!({"kind": "unit", "unit": {"type": "jobcenter", "code": "15300"}})
+    }
+
+    fn log(version: u64, entries: Vec<Value>) -> MediationLog {
+        let data = json!({"job_order_id": ORDER, "version": version, "entries": entries});
+        parse(&data.to_string(), Some(ORDER)).unwrap()
+    }
+
+    fn order() -> OrderFacts {
+        OrderFacts {
+            responsible_unit: Unit::parse("u", "jobcenter", "15300").unwrap(),
+            shared_with: [Unit::parse("u", "akasse", "1234").unwrap()].into(),
+            status: StatusKind::Open,
+            coordinator_allowed: true,
+        }
+    }
+
+    fn rejected(d: LogDecision) -> ErrorCode {
+        match d {
+            LogDecision::Reject(r) => r.code,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn versions_compare_like_job_orders() {
+        let v2 = log(2, vec![entry(A, "awaiting_approval", akasse())]);
+        let s = StoredLog::after(&v2);
+        assert_eq!(
+            decide(Some(&s), &order(), &log(1, vec![])),
+            LogDecision::Stale
+        );
+        assert_eq!(decide(Some(&s), &order(), &v2), LogDecision::Duplicate);
+        let other = log(2, vec![entry(A, "withdrawn", akasse())]);
+        assert_eq!(
+            rejected(decide(Some(&s), &order(), &other)),
+            ErrorCode::VersionConflict
+        );
+    }
+
+    #[test]
+    fn a_new_entry_and_each_status_change_is_recorded_once() {
+        let v1 = log(1, vec![entry(A, "awaiting_approval", akasse())]);
+        let LogDecision::Apply(changes) = decide(None, &order(), &v1) else {
+            panic!()
+        };
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].from, None);
+        let s1 = StoredLog::after(&v1);
+        let v2 = log(
+            2,
+            vec![
+                entry(A, "available_to_company", responsible()),
+                entry(B, "awaiting_approval", akasse()),
+            ],
+        );
+        let LogDecision::Apply(changes) = decide(Some(&s1), &order(), &v2) else {
+            panic!()
+        };
+        let summary: Vec<_> = changes
+            .iter()
+            .map(|c| (c.mediation_id.to_string(), c.from, c.to))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    A.to_owned(),
+                    Some(EntryStatus::AwaitingApproval),
+                    EntryStatus::AvailableToCompany
+                ),
+                (B.to_owned(), None, EntryStatus::AwaitingApproval),
+            ]
+        );
+        let s2 = StoredLog::after(&v2);
+        let v3 = log(
+            3,
+            vec![
+                entry(A, "available_to_company", responsible()),
+                entry(B, "awaiting_approval", akasse()),
+            ],
+        );
+        assert_eq!(decide(Some(&s2), &order(), &v3), LogDecision::Apply(vec![]));
+    }
+
+    #[test]
+    fn an_entry_never_disappears() {
+        let s = StoredLog::after(&log(1, vec![entry(A, "awaiting_approval", akasse())]));
+        assert_eq!(
+            rejected(decide(Some(&s), &order(), &log(2, vec![]))),
+            ErrorCode::MediationEntryRemoved
+        );
+    }
+
+    #[test]
+    fn a_new_entry_comes_from_a_unit_that_sees_the_order_and_not_on_a_closed_order() {
+        let mut e = entry(A, "awaiting_approval", akasse());
+        e["registered_by"] = json!({"type": "akasse", "code": "9999"});
+        assert_eq!(
+            rejected(decide(None, &order(), &log(1, vec![e]))),
+            ErrorCode::MediationUnitNotShared
+        );
+        let mut by_responsible = entry(A, "awaiting_approval", responsible());
+        by_responsible["registered_by"] = json!({"type": "jobcenter", "code": "15300"});
+        assert!(matches!(
+            decide(None, &order(), &log(1, vec![by_responsible])),
+            LogDecision::Apply(_)
+        ));
+        let closed = OrderFacts {
+            status: StatusKind::Closed,
+            ..order()
+        };
+        let v1 = log(1, vec![entry(A, "awaiting_approval", akasse())]);
+        assert_eq!(
+            rejected(decide(None, &closed, &v1)),
+            ErrorCode::MediationOrderClosed
+        );
+        // Entries already there may still change on a closed order.
+        let s1 = StoredLog::after(&v1);
+        let v2 = log(2, vec![entry(A, "withdrawn", akasse())]);
+        assert!(matches!(
+            decide(Some(&s1), &closed, &v2),
+            LogDecision::Apply(_)
+        ));
+    }
+
+    #[test]
+    fn only_the_responsible_unit_approves() {
+        let s = StoredLog::after(&log(1, vec![entry(A, "awaiting_approval", akasse())]));
+        let by_akasse = log(2, vec![entry(A, "available_to_company", akasse())]);
+        assert_eq!(
+            rejected(decide(Some(&s), &order(), &by_akasse)),
+            ErrorCode::MediationApprovalNotByResponsible
+        );
+        let by_employer = log(
+            2,
+            vec![entry(
+                A,
+                "available_to_company",
+                json!({"kind": "employer"}),
+            )],
+        );
+        assert_eq!(
+            rejected(decide(Some(&s), &order(), &by_employer)),
+            ErrorCode::MediationApprovalNotByResponsible
+        );
+        let approved = log(2, vec![entry(A, "available_to_company", responsible())]);
+        assert!(matches!(
+            decide(Some(&s), &order(), &approved),
+            LogDecision::Apply(_)
+        ));
+    }
+
+    #[test]
+    fn the_coordinator_setting_decides_where_a_new_entry_starts() {
+        let skips = log(1, vec![entry(A, "available_to_company", akasse())]);
+        assert_eq!(
+            rejected(decide(None, &order(), &skips)),
+            ErrorCode::MediationApprovalNotByResponsible
+        );
+        let no_coordinator = OrderFacts {
+            coordinator_allowed: false,
+            ..order()
+        };
+        assert!(matches!(
+            decide(None, &no_coordinator, &skips),
+            LogDecision::Apply(_)
+        ));
+        let waits = log(1, vec![entry(A, "awaiting_approval", akasse())]);
+        assert_eq!(
+            rejected(decide(None, &no_coordinator, &waits)),
+            ErrorCode::MediationCoordinatorNotAllowed
+        );
+    }
+
+    #[test]
+    fn a_cpr_number_as_person_ref_is_rejected_and_duplicates_are_invalid() {
+        let mut e = entry(A, "awaiting_approval", akasse());
+        e["person_ref"] = "010190-1234".into();
+        let data = json!({"job_order_id": ORDER, "version": 1, "entries": [e]});
+        let r = parse(&data.to_string(), Some(ORDER)).unwrap_err();
+        assert_eq!(r.code, ErrorCode::PersonRefCpr);
+        assert!(r.message.starts_with("data.entries[0].person_ref"), "{r}");
+        let twice = json!({"job_order_id": ORDER, "version": 1, "entries": [
+            entry(A, "awaiting_approval", akasse()), entry(A, "withdrawn", akasse())
+        ]});
+        let r = parse(&twice.to_string(), Some(ORDER)).unwrap_err();
+        assert_eq!(r.code, ErrorCode::SchemaInvalid);
+        assert!(r.beyond_schema);
+    }
+
+    #[test]
+    fn counts_show_undecided_only_with_an_active_cv() {
+        let c = Counts::of([
+            (EntryStatus::AwaitingApproval, true),
+            (EntryStatus::AvailableToCompany, true),
+            (EntryStatus::AvailableToCompany, false),
+            (EntryStatus::Hired, true),
+        ]);
+        assert_eq!(
+            c,
+            Counts {
+                total: 4,
+                awaiting_approval: 1,
+                undecided: 1
+            }
+        );
+    }
+}

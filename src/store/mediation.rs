@@ -1,0 +1,333 @@
+//! The mediation log part of the apply transaction (section 4.2): the stored
+//! logs and orders, the decisions in version order, the upserts of the logs
+//! and their entries (guarded by version), and the history rows.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use diesel::pg::upsert::excluded;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::apply::{Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
+use super::schema::{
+    job_order_sharing, job_orders, mediation_entries, mediation_entry_history, mediation_logs,
+};
+use crate::domain::joborder::ChangedBy;
+use crate::domain::mediationlog::{
+    decide, Entry, EntryStatus, LogDecision, MediationLog, OrderFacts, StatusChange, StoredEntry,
+    StoredLog,
+};
+use crate::domain::status::StatusKind;
+use crate::domain::unit::Unit;
+
+/// Decides and writes the mediation log snapshots `messages[i]` for `i` in
+/// `indices` (first deliveries of new message ids), filling `outcomes`.
+pub(super) fn apply(
+    conn: &mut PgConnection,
+    messages: &[Inbound],
+    indices: &[usize],
+    outcomes: &mut [Option<Outcome>],
+) -> QueryResult<()> {
+    let log = |i: usize| match &messages[i].payload {
+        Payload::MediationLog(l) => l,
+        Payload::JobOrder(_) => unreachable!("only mediation log snapshots are passed"),
+    };
+    let ids: Vec<Uuid> = {
+        let set: HashSet<Uuid> = indices.iter().map(|&i| log(i).job_order_id).collect();
+        set.into_iter().collect()
+    };
+    let facts = load_order_facts(conn, &ids)?;
+    let mut stored = load_stored_logs(conn, &ids)?;
+
+    let mut by_order: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
+    for &i in indices {
+        by_order.entry(log(i).job_order_id).or_default().push(i);
+    }
+    let mut finals: Vec<&MediationLog> = Vec::new();
+    let mut history: Vec<HistoryRow<'_>> = Vec::new();
+    for (id, mut group) in by_order {
+        let Some(order) = facts.get(&id) else {
+            for i in group {
+                outcomes[i] = Some(Outcome::OrderUnknown);
+            }
+            continue;
+        };
+        group.sort_by_key(|&i| (log(i).version, i));
+        let mut current = stored.remove(&id);
+        let mut last_applied = None;
+        for i in group {
+            let l = log(i);
+            outcomes[i] = Some(match decide(current.as_ref(), order, l) {
+                LogDecision::Apply(changes) => {
+                    let message_id = messages[i].message_id.as_str();
+                    history.extend(
+                        changes
+                            .into_iter()
+                            .map(|c| HistoryRow::new(l, message_id, c)),
+                    );
+                    current = Some(StoredLog::after(l));
+                    last_applied = Some(l);
+                    Outcome::Applied
+                }
+                LogDecision::Stale => Outcome::Stale,
+                LogDecision::Duplicate => Outcome::Duplicate,
+                LogDecision::Reject(r) => Outcome::Rejected(r),
+            });
+        }
+        finals.extend(last_applied);
+    }
+    upsert_logs(conn, &finals)?;
+    upsert_entries(conn, &finals)?;
+    for chunk in history.chunks(ROWS_PER_STATEMENT) {
+        diesel::insert_into(mediation_entry_history::table)
+            .values(chunk)
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The stored orders among `ids`, with what the log rules need of them.
+fn load_order_facts(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, OrderFacts>> {
+    let rows: Vec<(Uuid, String, String, String, bool)> = job_orders::table
+        .select((
+            job_orders::id,
+            job_orders::responsible_unit_type,
+            job_orders::responsible_unit_code,
+            job_orders::status,
+            job_orders::coordinator_allowed,
+        ))
+        .filter(job_orders::id.eq_any(ids))
+        .load(conn)?;
+    let mut facts: HashMap<Uuid, OrderFacts> = rows
+        .into_iter()
+        .map(|(id, unit_type, unit_code, status, coordinator_allowed)| {
+            let facts = OrderFacts {
+                responsible_unit: Unit::from_stored(&unit_type, &unit_code)
+                    .expect("the CHECK constraint keeps unit types valid"),
+                shared_with: HashSet::new(),
+                status: StatusKind::parse(&status)
+                    .expect("the CHECK constraint keeps statuses valid"),
+                coordinator_allowed,
+            };
+            (id, facts)
+        })
+        .collect();
+    let shared: Vec<(Uuid, String, String)> = job_order_sharing::table
+        .select((
+            job_order_sharing::job_order_id,
+            job_order_sharing::unit_type,
+            job_order_sharing::unit_code,
+        ))
+        .filter(job_order_sharing::job_order_id.eq_any(ids))
+        .load(conn)?;
+    for (id, unit_type, unit_code) in shared {
+        if let Some(f) = facts.get_mut(&id) {
+            f.shared_with.insert(
+                Unit::from_stored(&unit_type, &unit_code)
+                    .expect("the CHECK constraint keeps unit types valid"),
+            );
+        }
+    }
+    Ok(facts)
+}
+
+fn load_stored_logs(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, StoredLog>> {
+    let logs: Vec<(Uuid, i64, Vec<u8>)> = mediation_logs::table
+        .select((
+            mediation_logs::job_order_id,
+            mediation_logs::version,
+            mediation_logs::content_hash,
+        ))
+        .filter(mediation_logs::job_order_id.eq_any(ids))
+        .load(conn)?;
+    let mut stored: HashMap<Uuid, StoredLog> = logs
+        .into_iter()
+        .map(|(id, version, content_hash)| {
+            let log = StoredLog {
+                version,
+                content_hash,
+                entries: HashMap::new(),
+            };
+            (id, log)
+        })
+        .collect();
+    let entries: Vec<(Uuid, Uuid, String)> = mediation_entries::table
+        .select((
+            mediation_entries::job_order_id,
+            mediation_entries::mediation_id,
+            mediation_entries::status,
+        ))
+        .filter(mediation_entries::job_order_id.eq_any(ids))
+        .load(conn)?;
+    for (id, mediation_id, status) in entries {
+        if let Some(log) = stored.get_mut(&id) {
+            let status =
+                EntryStatus::parse(&status).expect("the CHECK constraint keeps statuses valid");
+            log.entries.insert(mediation_id, StoredEntry { status });
+        }
+    }
+    Ok(stored)
+}
+
+/// One upsert per chunk of logs, guarded by version like the orders'.
+fn upsert_logs(conn: &mut PgConnection, finals: &[&MediationLog]) -> QueryResult<()> {
+    use mediation_logs::dsl as m;
+    let rows: Vec<_> = finals
+        .iter()
+        .map(|l| {
+            let c = l.counts();
+            (
+                m::job_order_id.eq(l.job_order_id),
+                m::version.eq(l.version),
+                m::content_hash.eq(l.content_hash.as_slice()),
+                m::total.eq(c.total),
+                m::awaiting_approval.eq(c.awaiting_approval),
+                m::undecided.eq(c.undecided),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let upsert = diesel::insert_into(mediation_logs::table)
+            .values(chunk)
+            .on_conflict(m::job_order_id)
+            .do_update()
+            .set((
+                m::version.eq(excluded(m::version)),
+                m::content_hash.eq(excluded(m::content_hash)),
+                m::total.eq(excluded(m::total)),
+                m::awaiting_approval.eq(excluded(m::awaiting_approval)),
+                m::undecided.eq(excluded(m::undecided)),
+                m::applied_at.eq(diesel::dsl::now),
+            ));
+        diesel::query_dsl::methods::FilterDsl::filter(upsert, m::version.lt(excluded(m::version)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = mediation_entries)]
+struct EntryRow<'a> {
+    job_order_id: Uuid,
+    mediation_id: Uuid,
+    log_version: i64,
+    person_ref: &'a str,
+    registered_by_type: &'a str,
+    registered_by_code: &'a str,
+    registered_at: chrono::DateTime<chrono::Utc>,
+    status: &'a str,
+    status_changed_at: chrono::DateTime<chrono::Utc>,
+    status_changed_by_kind: &'a str,
+    status_changed_by_unit_type: Option<&'a str>,
+    status_changed_by_unit_code: Option<&'a str>,
+    searchable_cv: bool,
+    cv_active: bool,
+    protected_identity: bool,
+    note: Option<&'a str>,
+}
+
+impl<'a> EntryRow<'a> {
+    fn new(log: &MediationLog, e: &'a Entry) -> Self {
+        let by = e.status_changed_by.unit();
+        EntryRow {
+            job_order_id: log.job_order_id,
+            mediation_id: e.mediation_id,
+            log_version: log.version,
+            person_ref: &e.person_ref,
+            registered_by_type: e.registered_by.kind().as_str(),
+            registered_by_code: e.registered_by.code(),
+            registered_at: e.registered_at,
+            status: e.status.as_str(),
+            status_changed_at: e.status_changed_at,
+            status_changed_by_kind: e.status_changed_by.kind_str(),
+            status_changed_by_unit_type: by.map(|u| u.kind().as_str()),
+            status_changed_by_unit_code: by.map(|u| u.code()),
+            searchable_cv: e.searchable_cv,
+            cv_active: e.cv_active,
+            protected_identity: e.protected_identity,
+            note: e.note.as_deref(),
+        }
+    }
+}
+
+/// Writes every entry of each log (entries never disappear, so an upsert
+/// leaves no stale row), guarded by the log version.
+fn upsert_entries(conn: &mut PgConnection, finals: &[&MediationLog]) -> QueryResult<()> {
+    use mediation_entries::dsl as e;
+    let rows: Vec<EntryRow<'_>> = finals
+        .iter()
+        .flat_map(|l| l.entries.iter().map(move |entry| EntryRow::new(l, entry)))
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let upsert = diesel::insert_into(mediation_entries::table)
+            .values(chunk)
+            .on_conflict((e::job_order_id, e::mediation_id))
+            .do_update()
+            .set((
+                e::log_version.eq(excluded(e::log_version)),
+                e::person_ref.eq(excluded(e::person_ref)),
+                e::registered_by_type.eq(excluded(e::registered_by_type)),
+                e::registered_by_code.eq(excluded(e::registered_by_code)),
+                e::registered_at.eq(excluded(e::registered_at)),
+                e::status.eq(excluded(e::status)),
+                e::status_changed_at.eq(excluded(e::status_changed_at)),
+                e::status_changed_by_kind.eq(excluded(e::status_changed_by_kind)),
+                e::status_changed_by_unit_type.eq(excluded(e::status_changed_by_unit_type)),
+                e::status_changed_by_unit_code.eq(excluded(e::status_changed_by_unit_code)),
+                e::searchable_cv.eq(excluded(e::searchable_cv)),
+                e::cv_active.eq(excluded(e::cv_active)),
+                e::protected_identity.eq(excluded(e::protected_identity)),
+                e::note.eq(excluded(e::note)),
+            ));
+        diesel::query_dsl::methods::FilterDsl::filter(
+            upsert,
+            e::log_version.lt(excluded(e::log_version)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = mediation_entry_history)]
+struct HistoryRow<'a> {
+    job_order_id: Uuid,
+    mediation_id: Uuid,
+    log_version: i64,
+    from_status: Option<&'static str>,
+    to_status: &'static str,
+    changed_at: chrono::DateTime<chrono::Utc>,
+    changed_by_kind: &'static str,
+    changed_by_unit_type: Option<&'static str>,
+    changed_by_unit_code: Option<String>,
+    message_id: &'a str,
+}
+
+impl<'a> HistoryRow<'a> {
+    fn new(log: &MediationLog, message_id: &'a str, c: StatusChange) -> Self {
+        let (unit_type, unit_code) = match &c.by {
+            ChangedBy::Unit(u) => (Some(u.kind().as_str()), Some(u.code().to_owned())),
+            _ => (None, None),
+        };
+        HistoryRow {
+            job_order_id: log.job_order_id,
+            mediation_id: c.mediation_id,
+            log_version: log.version,
+            from_status: c.from.map(EntryStatus::as_str),
+            to_status: c.to.as_str(),
+            changed_at: c.at,
+            changed_by_kind: c.by.kind_str(),
+            changed_by_unit_type: unit_type,
+            changed_by_unit_code: unit_code,
+            message_id,
+        }
+    }
+}

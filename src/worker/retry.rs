@@ -1,0 +1,168 @@
+//! Delayed retry of a message that cannot be applied yet (a mediation log
+//! whose job order is not stored yet): it is republished through the retry
+//! exchange to a delay queue whose TTL dead-letters it back to its source
+//! queue, with growing delays, until a total wait has passed; then it is
+//! rejected (`joborder.unknown`).
+//!
+//! Two headers travel with the message: how many times it was retried and
+//! when it was first seen, so any worker instance can take the next step.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use lapin::message::Delivery;
+use lapin::types::{AMQPValue, FieldTable, LongString};
+
+use crate::amqp::publisher::Outgoing;
+use crate::amqp::topology::RETRY_DELAYS_S;
+use crate::domain::rejection::{ErrorCode, Rejection};
+
+/// Times the message was sent through the retry exchange.
+pub const RETRIES_HEADER: &str = "x-jobsync-retries";
+/// When a worker first saw the message (RFC 3339).
+pub const FIRST_SEEN_HEADER: &str = "x-jobsync-first-seen-at";
+
+/// The delay, in seconds, of the next retry after `retries` retries and
+/// `elapsed` since the message was first seen; `None` once `total` has
+/// passed. Delays grow along [`RETRY_DELAYS_S`] but never overshoot what is
+/// left of `total` by more than the shortest delay.
+pub fn next_delay(retries: u32, elapsed: Duration, total: Duration) -> Option<u64> {
+    if elapsed >= total {
+        return None;
+    }
+    let left = (total - elapsed).as_secs_f64();
+    let wanted = RETRY_DELAYS_S[(retries as usize).min(RETRY_DELAYS_S.len() - 1)];
+    Some(
+        RETRY_DELAYS_S
+            .iter()
+            .rev()
+            .copied()
+            .find(|&d| d <= wanted && d as f64 <= left)
+            .unwrap_or(RETRY_DELAYS_S[0]),
+    )
+}
+
+/// What to do with a delivery whose job order is unknown.
+pub enum Step {
+    /// Publish this to the retry exchange, then acknowledge the delivery.
+    Retry { message: Outgoing, delay_s: u64 },
+    /// The total wait is over.
+    GiveUp(Rejection),
+}
+
+/// The next step for `delivery` (consumed from `queue`), whose job order
+/// `job_order_id` is not stored, at `now`.
+pub fn step(
+    delivery: &Delivery,
+    queue: &str,
+    retry_exchange: &str,
+    job_order_id: uuid::Uuid,
+    total: Duration,
+    now: DateTime<Utc>,
+) -> Step {
+    let headers = delivery.properties.headers().clone().unwrap_or_default();
+    let retries = retries(&headers);
+    let first_seen = first_seen(&headers).unwrap_or(now);
+    let elapsed = (now - first_seen).to_std().unwrap_or_default();
+    let Some(delay_s) = next_delay(retries, elapsed, total) else {
+        return Step::GiveUp(Rejection::beyond_schema(
+            ErrorCode::JobOrderUnknown,
+            format!(
+                "data.job_order_id: job order {job_order_id} is not known; waited {} s since {} ({retries} retries) for its snapshot",
+                elapsed.as_secs(),
+                first_seen.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+        ));
+    };
+    let mut headers = headers;
+    headers.insert(
+        RETRIES_HEADER.into(),
+        AMQPValue::LongLongInt(i64::from(retries) + 1),
+    );
+    headers.insert(
+        FIRST_SEEN_HEADER.into(),
+        AMQPValue::LongString(LongString::from(
+            first_seen.to_rfc3339_opts(SecondsFormat::Millis, true),
+        )),
+    );
+    Step::Retry {
+        message: Outgoing {
+            exchange: retry_exchange.to_owned(),
+            routing_key: format!("{queue}.{delay_s}s"),
+            properties: delivery
+                .properties
+                .clone()
+                .with_headers(headers)
+                .with_delivery_mode(2),
+            body: delivery.data.clone(),
+        },
+        delay_s,
+    }
+}
+
+fn retries(headers: &FieldTable) -> u32 {
+    let value = headers
+        .inner()
+        .iter()
+        .find(|(k, _)| k.as_str() == RETRIES_HEADER)
+        .map(|(_, v)| v);
+    match value {
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(0),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(0),
+        Some(AMQPValue::LongUInt(n)) => *n,
+        _ => 0,
+    }
+}
+
+fn first_seen(headers: &FieldTable) -> Option<DateTime<Utc>> {
+    let value = headers
+        .inner()
+        .iter()
+        .find(|(k, _)| k.as_str() == FIRST_SEEN_HEADER)
+        .map(|(_, v)| v)?;
+    let text = match value {
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        AMQPValue::ShortString(s) => s.as_str().to_owned(),
+        _ => return None,
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delays(total_s: u64) -> Vec<u64> {
+        let total = Duration::from_secs(total_s);
+        let mut elapsed = Duration::ZERO;
+        let mut out = Vec::new();
+        while let Some(d) = next_delay(out.len() as u32, elapsed, total) {
+            out.push(d);
+            elapsed += Duration::from_secs(d);
+        }
+        out
+    }
+
+    #[test]
+    fn delays_grow_and_stop_at_the_total() {
+        assert_eq!(
+            delays(600),
+            vec![1, 5, 30, 120, 120, 120, 120, 30, 30, 5, 5, 5, 5, 1, 1, 1, 1]
+        );
+        assert_eq!(delays(600).iter().sum::<u64>(), 600);
+    }
+
+    #[test]
+    fn a_short_total_takes_short_steps() {
+        assert_eq!(delays(3), vec![1, 1, 1]);
+        assert_eq!(delays(0), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn a_total_not_a_whole_number_of_steps_overshoots_by_the_shortest_delay_at_most() {
+        let total = Duration::from_millis(2500);
+        assert_eq!(next_delay(5, Duration::from_secs(2), total), Some(1));
+    }
+}
