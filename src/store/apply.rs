@@ -30,7 +30,7 @@ pub struct Inbound {
 
 #[derive(Debug, Clone)]
 pub enum Payload {
-    JobOrder(JobOrder),
+    JobOrder(Box<JobOrder>),
     MediationLog(MediationLog),
 }
 

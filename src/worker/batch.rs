@@ -144,7 +144,7 @@ async fn handle_inner(
                     retry_in_s = delay_s,
                     "job order not known yet; retrying later"
                 );
-                retries.push(message);
+                retries.push(*message);
             }
             Step::GiveUp(rejection) => outcomes[i] = Some(Outcome::Rejected(rejection)),
         }
@@ -244,7 +244,9 @@ pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<Inbound, 
     }
     let (data, subject) = (env.data.get(), env.subject.as_deref());
     let payload = match env.kind {
-        InboundType::JobOrderSnapshot => Payload::JobOrder(joborder::parse(data, subject)?),
+        InboundType::JobOrderSnapshot => {
+            Payload::JobOrder(Box::new(joborder::parse(data, subject)?))
+        }
         InboundType::MediationLogSnapshot => {
             Payload::MediationLog(mediationlog::parse(data, subject)?)
         }

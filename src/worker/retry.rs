@@ -45,7 +45,10 @@ pub fn next_delay(retries: u32, elapsed: Duration, total: Duration) -> Option<u6
 /// What to do with a delivery whose job order is unknown.
 pub enum Step {
     /// Publish this to the retry exchange, then acknowledge the delivery.
-    Retry { message: Outgoing, delay_s: u64 },
+    Retry {
+        message: Box<Outgoing>,
+        delay_s: u64,
+    },
     /// The total wait is over.
     GiveUp(Rejection),
 }
@@ -86,7 +89,7 @@ pub fn step(
         )),
     );
     Step::Retry {
-        message: Outgoing {
+        message: Box::new(Outgoing {
             exchange: retry_exchange.to_owned(),
             routing_key: format!("{queue}.{delay_s}s"),
             properties: delivery
@@ -95,7 +98,7 @@ pub fn step(
                 .with_headers(headers)
                 .with_delivery_mode(2),
             body: delivery.data.clone(),
-        },
+        }),
         delay_s,
     }
 }
