@@ -34,13 +34,13 @@ fn validator(name: &str) -> jsonschema::Validator {
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-#[test]
-fn the_job_order_schema_agrees_with_the_parser_on_every_fixture() {
-    let schema = validator("joborder-snapshot.schema.json");
+/// Checks every fixture of `stream` against `schema` and the parser.
+fn schema_agrees_with_parser(stream: &str, schema: &str, expects: InboundType) {
+    let schema = validator(schema);
     let mut checked = 0;
     for kind in ["valid", "invalid"] {
-        for (name, body) in fixtures(kind) {
-            let parsed = jobsync::worker::parse(&body, InboundType::JobOrderSnapshot, "q");
+        for (name, body) in fixtures(stream, kind) {
+            let parsed = jobsync::worker::parse(&body, expects, "q");
             let instance: Value = serde_json::from_slice(&body).unwrap();
             let schema_valid = schema.is_valid(&instance);
             match (&parsed, kind) {
@@ -67,10 +67,30 @@ fn the_job_order_schema_agrees_with_the_parser_on_every_fixture() {
 }
 
 #[test]
+fn the_job_order_schema_agrees_with_the_parser_on_every_fixture() {
+    schema_agrees_with_parser(
+        "joborder",
+        "joborder-snapshot.schema.json",
+        InboundType::JobOrderSnapshot,
+    );
+}
+
+#[test]
+fn the_mediation_log_schema_agrees_with_the_parser_on_every_fixture() {
+    schema_agrees_with_parser(
+        "mediationlog",
+        "mediationlog-snapshot.schema.json",
+        InboundType::MediationLogSnapshot,
+    );
+}
+
+#[test]
 fn every_valid_fixture_fits_the_envelope_schema() {
     let schema = validator("envelope.schema.json");
-    for (name, body) in fixtures("valid") {
-        let instance: Value = serde_json::from_slice(&body).unwrap();
-        assert!(schema.is_valid(&instance), "{name}");
+    for stream in ["joborder", "mediationlog"] {
+        for (name, body) in fixtures(stream, "valid") {
+            let instance: Value = serde_json::from_slice(&body).unwrap();
+            assert!(schema.is_valid(&instance), "{stream}/{name}");
+        }
     }
 }

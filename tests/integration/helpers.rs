@@ -273,6 +273,15 @@ fn dead_letter(delivery: &lapin::message::Delivery) -> DeadLetter {
     }
 }
 
+/// Whether an error sentence starts by naming a field: the part before its
+/// first ": " is a path such as `data.entries[0].status`.
+pub fn names_a_field(error: &str) -> bool {
+    match error.split_once(": ") {
+        Some((field, rest)) => !field.is_empty() && !field.contains(' ') && !rest.is_empty(),
+        None => false,
+    }
+}
+
 pub fn processed_count(conn: &mut PgConnection) -> i64 {
     use jobsync::store::schema::processed_messages::dsl::*;
     processed_messages.count().get_result(conn).unwrap_or(0)
@@ -317,13 +326,27 @@ pub fn event(data: &Value) -> Value {
     event_with_id(&Uuid::new_v4().to_string(), data)
 }
 
-/// A CloudEvent around `data` with message id `id`.
+/// A job order CloudEvent around `data` with message id `id`.
 pub fn event_with_id(id: &str, data: &Value) -> Value {
+    cloudevent("dk.dfdg.joborder.snapshot", id, data)
+}
+
+/// A mediation log CloudEvent around `data` with a fresh id.
+pub fn log_event(data: &Value) -> Value {
+    log_event_with_id(&Uuid::new_v4().to_string(), data)
+}
+
+/// A mediation log CloudEvent around `data` with message id `id`.
+pub fn log_event_with_id(id: &str, data: &Value) -> Value {
+    cloudevent("dk.dfdg.mediationlog.snapshot", id, data)
+}
+
+fn cloudevent(kind: &str, id: &str, data: &Value) -> Value {
     json!({
         "specversion": "1.0",
         "id": id,
         "source": "/dfdg",
-        "type": "dk.dfdg.joborder.snapshot",
+        "type": kind,
         "time": "2026-11-22T09:30:00Z",
         "subject": data["job_order_id"],
         "datacontenttype": "application/json",
@@ -366,6 +389,87 @@ pub fn snapshot(id: Uuid, version: u64) -> Value {
         "created_at": "2026-11-20T08:00:00Z",
         "updated_at": format!("2026-11-22T09:{:02}:00Z", version % 60)
     })
+}
+
+/// A mediation log snapshot of order `order` at `version`.
+pub fn mediation_log(order: Uuid, version: u64, entries: Vec<Value>) -> Value {
+    json!({"job_order_id": order.to_string(), "version": version, "entries": entries})
+}
+
+/// `status_changed_by` naming a unit, e.g. `by_unit("jobcenter", "15300")`.
+pub fn by_unit(kind: &str, code: &str) -> Value {
+    json!({"kind": "unit", "unit": {"type": kind, "code": code}})
+}
+
+/// An entry of a mediation log: candidate `id` put forward by
+/// `registered_by` (type, code), at `status` after a change by `changed_by`.
+pub fn candidate(id: Uuid, registered_by: (&str, &str), status: &str, changed_by: Value) -> Value {
+    json!({
+        "mediation_id": id.to_string(),
+        "person_ref": format!("P-{}", &id.simple().to_string()[..10]),
+        "registered_by": {"type": registered_by.0, "code": registered_by.1},
+        "registered_at": "2026-11-23T08:00:00Z",
+        "status": status,
+        "status_changed_at": "2026-11-23T08:30:00Z",
+        "status_changed_by": changed_by,
+        "searchable_cv": true,
+        "cv_active": true,
+        "protected_identity": false,
+        "note": "Stærk på lager; taler dansk og polsk."
+    })
+}
+
+/// The stored mediation log of order `id`: (version, total, awaiting
+/// approval, undecided).
+pub fn stored_log(conn: &mut PgConnection, id: Uuid) -> Option<(i64, i32, i32, i32)> {
+    use jobsync::store::schema::mediation_logs::dsl as m;
+    m::mediation_logs
+        .select((m::version, m::total, m::awaiting_approval, m::undecided))
+        .filter(m::job_order_id.eq(id))
+        .first(conn)
+        .optional()
+        .unwrap()
+}
+
+/// The status history of the entries of order `id`, oldest first:
+/// (mediation id, log version, from, to, who as `kind` or `type:code`).
+pub fn history(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Vec<(Uuid, i64, Option<String>, String, String)> {
+    use jobsync::store::schema::mediation_entry_history::dsl as h;
+    type Row = (
+        Uuid,
+        i64,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = h::mediation_entry_history
+        .select((
+            h::mediation_id,
+            h::log_version,
+            h::from_status,
+            h::to_status,
+            h::changed_by_kind,
+            h::changed_by_unit_type,
+            h::changed_by_unit_code,
+        ))
+        .filter(h::job_order_id.eq(id))
+        .order((h::log_version, h::mediation_id))
+        .load(conn)
+        .unwrap();
+    rows.into_iter()
+        .map(|(m, v, from, to, kind, t, c)| {
+            let who = match (t, c) {
+                (Some(t), Some(c)) => format!("{t}:{c}"),
+                _ => kind,
+            };
+            (m, v, from, to, who)
+        })
+        .collect()
 }
 
 /// The stored version of order `id`, if any.

@@ -6,5 +6,6 @@ mod cli;
 mod common_fixtures;
 mod helpers;
 mod joborders;
+mod mediation;
 mod rejections;
 mod resilience;

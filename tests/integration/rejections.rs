@@ -14,19 +14,11 @@ use crate::helpers::*;
 
 const T: Duration = Duration::from_secs(30);
 
-/// The part of an error before its first ": " names the field.
-fn names_a_field(error: &str) -> bool {
-    match error.split_once(": ") {
-        Some((field, rest)) => !field.is_empty() && !field.contains(' ') && !rest.is_empty(),
-        None => false,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_invalid_fixture_is_dead_lettered_with_its_code_and_the_four_headers() {
     let mut env = TestEnv::new().await;
     env.start_worker();
-    let invalid = fixtures("invalid");
+    let invalid = fixtures("joborder", "invalid");
     assert!(invalid.len() >= 40, "the corpus has its invalid fixtures");
     let mut expected: HashMap<Vec<u8>, (String, String)> = HashMap::new();
     for (name, body) in &invalid {
@@ -78,7 +70,7 @@ async fn every_invalid_fixture_is_dead_lettered_with_its_code_and_the_four_heade
 async fn every_valid_fixture_is_applied() {
     let mut env = TestEnv::new().await;
     env.start_worker();
-    let valid = fixtures("valid");
+    let valid = fixtures("joborder", "valid");
     for (_, body) in &valid {
         env.publish_raw(
             "joborder.snapshot",
