@@ -138,9 +138,14 @@ async fn handle_inner(
             total,
             now,
         ) {
-            Step::Retry { message, delay_s } => {
+            Step::Retry {
+                message,
+                delay_s,
+                retry,
+            } => {
                 let _entered = spans[i].enter();
                 tracing::info!(
+                    retry,
                     retry_in_s = delay_s,
                     "job order not known yet; retrying later"
                 );

@@ -48,6 +48,8 @@ pub enum Step {
     Retry {
         message: Box<Outgoing>,
         delay_s: u64,
+        /// Which retry this is (1 for the first).
+        retry: u32,
     },
     /// The total wait is over.
     GiveUp(Rejection),
@@ -100,6 +102,7 @@ pub fn step(
             body: delivery.data.clone(),
         }),
         delay_s,
+        retry: retries + 1,
     }
 }
 
