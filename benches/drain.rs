@@ -99,6 +99,7 @@ fn main() {
                     routing_key: "joborder.snapshot".into(),
                     properties: cloudevent_properties(&message_id, FieldTable::default()),
                     body: body.to_string().into_bytes(),
+                    mandatory: true,
                 }
             })
             .collect();

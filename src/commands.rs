@@ -52,6 +52,7 @@ pub fn read_events(text: &str, hub_exchange: &str) -> anyhow::Result<Vec<Outgoin
             routing_key: routing_key.to_owned(),
             properties: amqp::publisher::cloudevent_properties(&head.id, FieldTable::default()),
             body: line.as_bytes().to_vec(),
+            mandatory: true,
         });
     }
     Ok(out)

@@ -15,6 +15,11 @@ pub enum PublishError {
         exchange: String,
         routing_key: String,
     },
+    #[error("no queue is bound to take a message published to {exchange:?} with routing key {routing_key:?}; it was returned")]
+    Unroutable {
+        exchange: String,
+        routing_key: String,
+    },
 }
 
 /// A message to publish.
@@ -24,6 +29,10 @@ pub struct Outgoing {
     pub routing_key: String,
     pub properties: BasicProperties,
     pub body: Vec<u8>,
+    /// Whether the broker must return the message when no queue takes it
+    /// (then publishing fails with [`PublishError::Unroutable`]). Set for
+    /// messages that must not vanish: dead letters, delayed retries.
+    pub mandatory: bool,
 }
 
 /// A channel in confirm mode.
@@ -52,7 +61,10 @@ impl Publisher {
                 .basic_publish(
                     m.exchange.as_str().into(),
                     m.routing_key.as_str().into(),
-                    BasicPublishOptions::default(),
+                    BasicPublishOptions {
+                        mandatory: m.mandatory,
+                        ..Default::default()
+                    },
                     &m.body,
                     m.properties.clone(),
                 )
@@ -61,6 +73,12 @@ impl Publisher {
                 let confirmation = confirm.await?;
                 if confirmation.is_nack() {
                     return Err(PublishError::Nack {
+                        exchange: m.exchange.clone(),
+                        routing_key: m.routing_key.clone(),
+                    });
+                }
+                if confirmation.take_message().is_some() {
+                    return Err(PublishError::Unroutable {
                         exchange: m.exchange.clone(),
                         routing_key: m.routing_key.clone(),
                     });

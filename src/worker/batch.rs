@@ -336,5 +336,6 @@ fn dead_letter(consumer: &Consumer, delivery: &Delivery, rejection: &Rejection) 
             .with_headers(headers)
             .with_delivery_mode(2),
         body: delivery.data.clone(),
+        mandatory: true,
     }
 }

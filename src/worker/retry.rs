@@ -100,6 +100,7 @@ pub fn step(
                 .with_headers(headers)
                 .with_delivery_mode(2),
             body: delivery.data.clone(),
+            mandatory: true,
         }),
         delay_s,
         retry: retries + 1,

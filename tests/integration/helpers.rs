@@ -155,9 +155,21 @@ impl TestEnv {
                 routing_key: routing_key.to_owned(),
                 properties,
                 body,
+                mandatory: true,
             }])
             .await
             .expect("published");
+    }
+
+    /// Deletes a queue of this test's topology, with its messages, as an
+    /// operator's mistake would.
+    pub async fn delete_queue(&self, name: &str) {
+        let channel = self.amqp.create_channel().await.unwrap();
+        channel
+            .queue_delete(name.into(), lapin::options::QueueDeleteOptions::default())
+            .await
+            .unwrap();
+        let _ = channel.close(200, "deleted".into()).await;
     }
 
     /// Publishes CloudEvents (routing key from their type) under confirms.
@@ -206,17 +218,25 @@ impl TestEnv {
 
     /// Takes exactly `n` messages from this test's dead-letter queue, waiting
     /// up to `timeout` for them; then checks no further one arrives briefly.
+    /// A queue that does not exist (yet) counts as empty.
     pub async fn take_dead_letters(&self, n: usize, timeout: Duration) -> Vec<DeadLetter> {
-        let channel = self.amqp.create_channel().await.unwrap();
+        let mut channel = self.amqp.create_channel().await.unwrap();
         let queue = self.settings.topology.dead_letters_queue.as_str();
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + timeout;
         while out.len() < n {
-            match channel
+            let got = match channel
                 .basic_get(queue.into(), BasicGetOptions::default())
                 .await
-                .unwrap()
             {
+                Ok(got) => got,
+                Err(_) => {
+                    // NOT_FOUND closes the channel; take a new one.
+                    channel = self.amqp.create_channel().await.unwrap();
+                    None
+                }
+            };
+            match got {
                 Some(msg) => {
                     msg.delivery
                         .acker

@@ -59,3 +59,22 @@ async fn two_workers_with_shuffled_and_duplicated_versions_end_in_the_highest() 
     env.assert_no_dead_letters().await;
     env.stop_workers().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejection_with_no_dead_letter_queue_to_take_it_is_kept_until_there_is_one() {
+    let mut env = TestEnv::new().await;
+    env.start_worker();
+    env.publish(&[event(&snapshot(Uuid::new_v4(), 1))]).await;
+    env.wait_processed(1, Duration::from_secs(30)).await;
+    // Nothing is bound to the dead exchange now: a dead letter published
+    // there is unroutable and must come back, not vanish.
+    env.delete_queue(&env.settings.topology.dead_letters_queue.clone())
+        .await;
+    let mut bad = snapshot(Uuid::new_v4(), 1);
+    bad["employer"]["cvr"] = "12345679".into();
+    env.publish(&[event(&bad)]).await;
+    // The worker keeps the message unacknowledged, reconnects, declares its
+    // topology again (the dead-letter queue with it) and rejects it anew.
+    let dead = env.take_dead_letters(1, Duration::from_secs(30)).await;
+    assert_eq!(dead[0].code(), "cvr.checksum");
+}
