@@ -52,16 +52,17 @@ pub struct Settings {
         global = true
     )]
     pub http_addr: SocketAddr,
-    /// How long, in seconds in all, a mediation log whose job order is not
-    /// stored yet is retried (with growing delays through the retry
-    /// exchange) before it is rejected as `joborder.unknown`.
+    /// How long, in seconds in all, a mediation log that cannot be applied
+    /// yet (its job order is not stored, or its entries are newer than the
+    /// stored order version and break a rule of it) is retried with growing
+    /// delays through the retry exchange before it is rejected.
     #[arg(
         long,
-        env = "JOBSYNC_UNKNOWN_ORDER_RETRY_S",
+        env = "JOBSYNC_RETRY_TOTAL_S",
         default_value_t = 600,
         global = true
     )]
-    pub unknown_order_retry_s: u64,
+    pub retry_total_s: u64,
     /// Seconds between expiry passes.
     #[arg(long, env = "JOBSYNC_EXPIRY_INTERVAL_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub expiry_interval_s: u64,
@@ -350,7 +351,7 @@ mod tests {
         assert_eq!(s.database.url, "postgres://postgres@127.0.0.1:5432/jobsync");
         assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.expiry_interval_s, 60);
-        assert_eq!(s.unknown_order_retry_s, 600);
+        assert_eq!(s.retry_total_s, 600);
         assert_eq!(s.topology.joborders_queue, "jobsync.joborders");
         assert_eq!(s.topology.dead_letters_queue, "jobsync.dead-letters");
     }

@@ -1,6 +1,30 @@
 -- Mediation logs (formidlingslog): per job order, the log as the hub last
 -- sent it (its highest version), the current entries, and an append-only
--- history of every entry's status changes.
+-- history of every entry's status changes. And what the log rules need to
+-- judge an entry by the order as it stood when the entry was made, since the
+-- two streams arrive independently.
+
+-- updated_at of the version that closed the order (null while not closed),
+-- and since when coordinator_allowed has its value.
+ALTER TABLE job_orders
+    ADD COLUMN closed_at timestamptz,
+    ADD COLUMN coordinator_allowed_since timestamptz;
+UPDATE job_orders
+SET coordinator_allowed_since = created_at,
+    closed_at = CASE WHEN status = 'closed' THEN updated_at END;
+ALTER TABLE job_orders ALTER COLUMN coordinator_allowed_since SET NOT NULL;
+
+-- Units that were responsible for, or shared with, an order and no longer
+-- are, with the updated_at of the version that took it from them.
+CREATE TABLE job_order_former_units (
+    job_order_id uuid NOT NULL REFERENCES job_orders (id),
+    unit_type text NOT NULL CHECK (unit_type IN ('jobcenter', 'akasse', 'workindenmark')),
+    unit_code text NOT NULL,
+    role text NOT NULL CHECK (role IN ('responsible', 'shared')),
+    until timestamptz NOT NULL,
+    PRIMARY KEY (job_order_id, unit_type, unit_code, role)
+);
+
 CREATE TABLE mediation_logs (
     job_order_id uuid PRIMARY KEY REFERENCES job_orders (id),
     version bigint NOT NULL CHECK (version >= 1),

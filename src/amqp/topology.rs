@@ -96,13 +96,19 @@ pub async fn declare(
             .await?;
         for &seconds in RETRY_DELAYS_S {
             let name = t.retry_queue(queue, seconds);
+            // Quorum, dead-lettering at least once: a message whose delay
+            // ends while its source queue cannot take it stays here until it
+            // can, instead of being dropped.
             let mut args = FieldTable::default();
+            args.insert("x-queue-type".into(), text("quorum"));
             args.insert(
                 "x-message-ttl".into(),
                 AMQPValue::LongInt((seconds * 1000) as i32),
             );
             args.insert("x-dead-letter-exchange".into(), text(""));
             args.insert("x-dead-letter-routing-key".into(), text(queue));
+            args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
+            args.insert("x-overflow".into(), text("reject-publish"));
             channel
                 .queue_declare(name.as_str().into(), durable_queue, args)
                 .await?;

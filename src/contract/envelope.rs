@@ -133,7 +133,7 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
         None => return Err(Rejection::schema("source", "missing")),
     }
     if let Some(time) = wire.time.as_deref() {
-        if chrono::DateTime::parse_from_rfc3339(time).is_err() {
+        if !crate::domain::fields::is_rfc3339(time) {
             return Err(Rejection::schema(
                 "time",
                 format_args!("{time:?} is not an RFC 3339 timestamp"),

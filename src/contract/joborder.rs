@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct JobOrderData {
     pub job_order_id: String,
+    #[serde(deserialize_with = "super::de::unsigned")]
     pub version: u64,
     #[serde(default)]
     pub request_id: Option<String>,
@@ -24,7 +25,7 @@ pub struct JobOrderData {
     pub coordinator_allowed: bool,
     pub descriptions: Descriptions,
     pub continuous: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::de::optional_signed")]
     pub positions: Option<i64>,
     #[serde(default)]
     pub expected_start: Option<String>,

@@ -10,6 +10,7 @@ use super::joborder::{ChangedBy, Unit};
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct MediationLogData {
     pub job_order_id: String,
+    #[serde(deserialize_with = "super::de::unsigned")]
     pub version: u64,
     pub entries: Vec<Entry>,
 }

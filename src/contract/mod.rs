@@ -1,6 +1,7 @@
 //! The wire format: serde structs of every message in and out, exactly as the
 //! contract spells them, and the first checks on an inbound body.
 
+mod de;
 pub mod envelope;
 pub mod joborder;
 pub mod mediationlog;

@@ -80,7 +80,7 @@ pub struct Contact {
 impl Contact {
     pub fn parse(field: &str, wire: &wire::Contact) -> Result<Contact, Rejection> {
         let name = match wire.name.as_deref() {
-            Some(name) if !name.trim().is_empty() => name,
+            Some(name) if !super::text::is_blank(name) => name,
             _ => {
                 return Err(Rejection::new(
                     ErrorCode::ContactMissing,

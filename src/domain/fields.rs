@@ -2,6 +2,7 @@
 //! timestamps, each naming its field in the rejection.
 
 use chrono::{DateTime, NaiveDate, Utc};
+
 use uuid::Uuid;
 
 use super::rejection::{ErrorCode, Rejection};
@@ -67,9 +68,33 @@ pub fn parse_date(field: &str, s: &str) -> Result<NaiveDate, Rejection> {
     }
 }
 
-/// An RFC 3339 timestamp with offset, kept in UTC.
+/// An RFC 3339 timestamp with offset (`T` between date and time, as the
+/// schemas' `date-time` requires; no leap second), kept in UTC.
 pub fn parse_timestamp(field: &str, s: &str) -> Result<DateTime<Utc>, Rejection> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| Rejection::schema(field, format_args!("{s:?} is not an RFC 3339 timestamp")))
+    if is_rfc3339(s) {
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
+    Err(Rejection::schema(
+        field,
+        format_args!("{s:?} is not an RFC 3339 timestamp"),
+    ))
+}
+
+/// Whether `s` is an RFC 3339 date-time as JSON Schema's `date-time` format
+/// reads it: `T` (or `t`) between date and time, seconds below 60.
+pub fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 20
+        && matches!(b[10], b'T' | b't')
+        && b[17..19].iter().all(u8::is_ascii_digit)
+        && b[17] < b'6'
+        && DateTime::parse_from_rfc3339(s).is_ok()
+}
+
+/// The one spelling of a timestamp used for hashing and output: UTC, `Z`,
+/// fractional seconds only when there are any.
+pub fn canonical_timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }

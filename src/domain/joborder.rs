@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use super::contact::Contact;
 use super::cvr::Cvr;
-use super::fields::{parse_date, parse_order_id, parse_timestamp, parse_version};
+use super::fields::{
+    canonical_timestamp, parse_date, parse_order_id, parse_timestamp, parse_version,
+};
 use super::rejection::{ErrorCode, Rejection};
 use super::sharing::Sharing;
 use super::status::{Status, StatusKind};
@@ -294,16 +296,29 @@ impl JobOrder {
             sharing,
             created_at,
             updated_at,
-            content_hash: content_hash(w),
+            content_hash: content_hash(w, id, created_at, updated_at),
         })
     }
 }
 
-/// SHA-256 of the wire snapshot re-serialized: the same fields in a fixed
-/// order, unknown fields gone, so two deliveries of one version compare equal
-/// whatever extra fields or key order they had.
-fn content_hash(w: &wire::JobOrderData) -> [u8; 32] {
-    let canonical = serde_json::to_vec(w).expect("wire structs always serialize");
+/// SHA-256 of the wire snapshot in a canonical form: the same fields in a
+/// fixed order, unknown fields gone, the id in lower case, timestamps in
+/// UTC and the sharing units sorted, so that two deliveries of one version
+/// compare equal however the hub wrote them.
+fn content_hash(
+    w: &wire::JobOrderData,
+    id: Uuid,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+) -> [u8; 32] {
+    let mut c = w.clone();
+    c.job_order_id = id.to_string();
+    c.created_at = canonical_timestamp(created_at);
+    c.updated_at = canonical_timestamp(updated_at);
+    c.sharing
+        .units
+        .sort_by(|a, b| (&a.kind, &a.code).cmp(&(&b.kind, &b.code)));
+    let canonical = serde_json::to_vec(&c).expect("wire structs always serialize");
     Sha256::digest(&canonical).into()
 }
 
@@ -318,6 +333,46 @@ pub struct StoredOrder {
     pub coordinator_reassignment_needed: bool,
     /// The coordinator in place when the order was last handed over.
     pub handover_coordinator_id: Option<String>,
+    pub coordinator_allowed: bool,
+    pub timeline: Timeline,
+}
+
+/// When the facts that the mediation log rules judge an entry by took their
+/// current values, so that an entry made before can be judged by the order
+/// as it stood then (the two streams arrive independently).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeline {
+    /// `updated_at` of the version that closed the order; `None` while it is
+    /// not closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Since when `coordinator_allowed` has its current value: `updated_at`
+    /// of the version that changed it, `created_at` when never changed.
+    pub coordinator_allowed_since: DateTime<Utc>,
+}
+
+impl Timeline {
+    /// The timeline after `order` is applied on top of `stored`.
+    pub fn after(stored: Option<&StoredOrder>, order: &JobOrder) -> Timeline {
+        let closed = order.status.kind() == StatusKind::Closed;
+        let closed_at = match stored {
+            _ if !closed => None,
+            Some(s) if s.status == StatusKind::Closed => {
+                s.timeline.closed_at.or(Some(order.updated_at))
+            }
+            _ => Some(order.updated_at),
+        };
+        let coordinator_allowed_since = match stored {
+            Some(s) if s.coordinator_allowed == order.coordinator_allowed => {
+                s.timeline.coordinator_allowed_since
+            }
+            Some(_) => order.updated_at,
+            None => order.created_at,
+        };
+        Timeline {
+            closed_at,
+            coordinator_allowed_since,
+        }
+    }
 }
 
 impl StoredOrder {
@@ -331,6 +386,8 @@ impl StoredOrder {
             coordinator_id: order.coordinator.as_ref().map(|c| c.id.clone()),
             coordinator_reassignment_needed: applied.coordinator_reassignment_needed,
             handover_coordinator_id: applied.handover_coordinator_id.clone(),
+            coordinator_allowed: order.coordinator_allowed,
+            timeline: applied.timeline.clone(),
         }
     }
 }
@@ -342,6 +399,7 @@ pub struct Applied {
     pub handover_coordinator_id: Option<String>,
     /// The previous responsible unit, when this version is a handover.
     pub handed_over_from: Option<Unit>,
+    pub timeline: Timeline,
 }
 
 /// The fate of a snapshot given the stored order.
@@ -380,6 +438,7 @@ pub fn decide(stored: Option<&StoredOrder>, order: &JobOrder, context: Context) 
             coordinator_reassignment_needed: false,
             handover_coordinator_id: None,
             handed_over_from: None,
+            timeline: Timeline::after(None, order),
         });
     };
     if order.version < stored.version {
@@ -404,7 +463,7 @@ pub fn decide(stored: Option<&StoredOrder>, order: &JobOrder, context: Context) 
         && order
             .status_comment
             .as_deref()
-            .is_none_or(|c| c.trim().is_empty())
+            .is_none_or(super::text::is_blank)
     {
         return Decision::Reject(Rejection::beyond_schema(
             ErrorCode::StatusCommentRequired,
@@ -445,6 +504,7 @@ pub fn decide(stored: Option<&StoredOrder>, order: &JobOrder, context: Context) 
             coordinator_reassignment_needed: !names_another(new_coordinator, previous.as_deref()),
             handover_coordinator_id: previous,
             handed_over_from: Some(stored.responsible_unit.clone()),
+            timeline: Timeline::after(Some(stored), order),
         });
     }
     let needed = stored.coordinator_reassignment_needed
@@ -457,6 +517,7 @@ pub fn decide(stored: Option<&StoredOrder>, order: &JobOrder, context: Context) 
             None
         },
         handed_over_from: None,
+        timeline: Timeline::after(Some(stored), order),
     })
 }
 
@@ -496,6 +557,7 @@ mod tests {
                 coordinator_reassignment_needed: false,
                 handover_coordinator_id: None,
                 handed_over_from: None,
+                timeline: Timeline::after(None, o),
             },
         )
     }
@@ -647,5 +709,62 @@ mod tests {
             panic!()
         };
         assert!(!a4.coordinator_reassignment_needed);
+    }
+
+    #[test]
+    fn the_same_order_written_otherwise_has_the_same_content_hash() {
+        let shared = |units: serde_json::Value, updated_at: &str| {
+            let updated_at = updated_at.to_owned();
+            order(1, move |d| {
+                d["sharing"] = json!({"scope": "neighbours", "units": units});
+                d["updated_at"] = updated_at.into();
+            })
+        };
+        let a = json!({"type": "jobcenter", "code": "16700"});
+        let b = json!({"type": "jobcenter", "code": "18300"});
+        let one = shared(json!([a, b]), "2026-11-20T08:00:00Z");
+        let other = shared(json!([b, a]), "2026-11-20T09:00:00+01:00");
+        assert_eq!(one.content_hash, other.content_hash);
+        let upper = order(1, |d| d["job_order_id"] = ID.to_uppercase().into());
+        assert_eq!(upper.content_hash, order(1, |_| {}).content_hash);
+    }
+
+    #[test]
+    fn the_timeline_keeps_when_the_order_closed_and_when_the_coordinator_setting_changed() {
+        let v1 = order(1, |_| {});
+        let t1 = Timeline::after(None, &v1);
+        assert_eq!(t1.closed_at, None);
+        assert_eq!(t1.coordinator_allowed_since, v1.created_at);
+        let close = |v, updated_at: &str| {
+            let updated_at = updated_at.to_owned();
+            order(v, move |d| {
+                d["status"] = "closed".into();
+                d["status_reason"] = "other".into();
+                d["coordinator_allowed"] = false.into();
+                d["updated_at"] = updated_at.into();
+            })
+        };
+        let s1 = stored(&v1);
+        let v2 = close(2, "2026-11-21T08:00:00Z");
+        let Decision::Apply(a2) = decide(Some(&s1), &v2, Context::default()) else {
+            panic!()
+        };
+        assert_eq!(a2.timeline.closed_at, Some(v2.updated_at));
+        assert_eq!(a2.timeline.coordinator_allowed_since, v2.updated_at);
+        let s2 = StoredOrder::after(&v2, &a2);
+        let v3 = close(3, "2026-11-22T08:00:00Z");
+        let Decision::Apply(a3) = decide(Some(&s2), &v3, Context::default()) else {
+            panic!()
+        };
+        assert_eq!(a3.timeline, a2.timeline, "still closed since v2");
+        let s3 = StoredOrder::after(&v3, &a3);
+        let Decision::Apply(a4) = decide(
+            Some(&s3),
+            &order(4, |d| d["coordinator_allowed"] = false.into()),
+            Context::default(),
+        ) else {
+            panic!()
+        };
+        assert_eq!(a4.timeline.closed_at, None, "reopened");
     }
 }

@@ -9,8 +9,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::cpr;
-use super::fields::{parse_order_id, parse_timestamp, parse_uuid, parse_version};
-use super::joborder::ChangedBy;
+use super::fields::{
+    canonical_timestamp, parse_order_id, parse_timestamp, parse_uuid, parse_version,
+};
+use super::joborder::{ChangedBy, Timeline};
 use super::rejection::{ErrorCode, Rejection};
 use super::status::StatusKind;
 use super::text::{bounded, bounded_opt};
@@ -132,13 +134,10 @@ impl MediationLog {
             }
         }
         Ok(MediationLog {
+            content_hash: content_hash(w, job_order_id, &entries),
             job_order_id,
             version,
             entries,
-            content_hash: Sha256::digest(
-                serde_json::to_vec(w).expect("wire structs always serialize"),
-            )
-            .into(),
         })
     }
 
@@ -146,6 +145,23 @@ impl MediationLog {
     pub fn counts(&self) -> Counts {
         Counts::of(self.entries.iter().map(|e| (e.status, e.cv_active)))
     }
+}
+
+/// SHA-256 of the wire snapshot in a canonical form: unknown fields gone,
+/// ids in lower case, timestamps in UTC, entries sorted by `mediation_id`,
+/// so that two deliveries of one version compare equal however the hub
+/// wrote and ordered them.
+fn content_hash(w: &wire::MediationLogData, id: Uuid, entries: &[Entry]) -> [u8; 32] {
+    let mut c = w.clone();
+    c.job_order_id = id.to_string();
+    for (wire_entry, entry) in c.entries.iter_mut().zip(entries) {
+        wire_entry.mediation_id = entry.mediation_id.to_string();
+        wire_entry.registered_at = canonical_timestamp(entry.registered_at);
+        wire_entry.status_changed_at = canonical_timestamp(entry.status_changed_at);
+    }
+    c.entries
+        .sort_by(|a, b| a.mediation_id.cmp(&b.mediation_id));
+    Sha256::digest(serde_json::to_vec(&c).expect("wire structs always serialize")).into()
 }
 
 impl Entry {
@@ -243,6 +259,13 @@ impl StoredLog {
     }
 }
 
+/// A unit's former role on an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FormerRole {
+    Responsible,
+    Shared,
+}
+
 /// What of the stored job order the rules of section 4.2 need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderFacts {
@@ -250,6 +273,36 @@ pub struct OrderFacts {
     pub shared_with: HashSet<Unit>,
     pub status: StatusKind,
     pub coordinator_allowed: bool,
+    /// `updated_at` of the stored version: facts about later times may still
+    /// be on their way in a newer version.
+    pub updated_at: DateTime<Utc>,
+    pub timeline: Timeline,
+    /// Units that lost a role on the order, and when.
+    pub former: HashMap<(Unit, FormerRole), DateTime<Utc>>,
+}
+
+impl OrderFacts {
+    fn had_role_at(&self, unit: &Unit, role: FormerRole, at: DateTime<Utc>) -> bool {
+        self.former
+            .get(&(unit.clone(), role))
+            .is_some_and(|&until| until > at)
+    }
+
+    /// Whether `unit` could put a candidate forward at `at`: responsible or
+    /// shared with then.
+    fn could_register(&self, unit: &Unit, at: DateTime<Utc>) -> bool {
+        unit == &self.responsible_unit
+            || self.shared_with.contains(unit)
+            || self.had_role_at(unit, FormerRole::Shared, at)
+            || self.had_role_at(unit, FormerRole::Responsible, at)
+    }
+
+    /// Whether `by` was the responsible unit at `at`.
+    fn responsible_at(&self, by: &ChangedBy, at: DateTime<Utc>) -> bool {
+        by.unit().is_some_and(|u| {
+            u == &self.responsible_unit || self.had_role_at(u, FormerRole::Responsible, at)
+        })
+    }
 }
 
 /// A change of an entry's status (or its first appearance, `from: None`), for
@@ -272,6 +325,10 @@ pub enum LogDecision {
     Stale,
     Duplicate,
     Reject(Rejection),
+    /// A rule fails against the stored order, but an entry is newer than
+    /// that order version: a newer one may be on its way. Retry later; this
+    /// is the rejection if it never comes.
+    Wait(Rejection),
 }
 
 /// Applies the rules of section 4.2 that compare `log` with the stored log
@@ -298,15 +355,26 @@ pub fn decide(stored: Option<&StoredLog>, order: &OrderFacts, log: &MediationLog
     };
     match check(stored, order, log) {
         Ok(changes) => LogDecision::Apply(changes),
-        Err(r) => LogDecision::Reject(r),
+        Err(Fault::Plain(r)) => LogDecision::Reject(r),
+        Err(Fault::AsOf(r, at)) if at > order.updated_at => LogDecision::Wait(r),
+        Err(Fault::AsOf(r, _)) => LogDecision::Reject(r),
     }
 }
 
+/// Why a log fails its rules.
+enum Fault {
+    Plain(Rejection),
+    /// Judged by the order as it stood at this time.
+    AsOf(Rejection, DateTime<Utc>),
+}
+
+/// The rules of 4.2, each judged by the order as it stood when the entry
+/// was made or changed (the timeline and former units of [`OrderFacts`]).
 fn check(
     stored: &StoredLog,
     order: &OrderFacts,
     log: &MediationLog,
-) -> Result<Vec<StatusChange>, Rejection> {
+) -> Result<Vec<StatusChange>, Fault> {
     let present: HashSet<Uuid> = log.entries.iter().map(|e| e.mediation_id).collect();
     let mut removed: Vec<&Uuid> = stored
         .entries
@@ -320,7 +388,7 @@ fn check(
             .map(|id| id.to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        return Err(Rejection::beyond_schema(
+        return Err(Fault::Plain(Rejection::beyond_schema(
             ErrorCode::MediationEntryRemoved,
             format!(
                 "data.entries: version {} of the mediation log of job order {} lacks {} entr{} of version {} ({list}); an entry never disappears",
@@ -330,69 +398,78 @@ fn check(
                 if removed.len() == 1 { "y" } else { "ies" },
                 stored.version,
             ),
-        ));
+        )));
     }
     let responsible = &order.responsible_unit;
-    let by_responsible = |e: &Entry| e.status_changed_by.unit() == Some(responsible);
+    let since = order.timeline.coordinator_allowed_since;
     let mut changes = Vec::new();
     for (i, e) in log.entries.iter().enumerate() {
         let field = format!("data.entries[{i}]");
         let before = stored.entries.get(&e.mediation_id).map(|s| s.status);
         match before {
             None => {
-                if order.status == StatusKind::Closed {
-                    return Err(Rejection::beyond_schema(
+                let closed_before = order.status == StatusKind::Closed
+                    && order
+                        .timeline
+                        .closed_at
+                        .is_none_or(|closed| e.registered_at >= closed);
+                if closed_before {
+                    return Err(Fault::AsOf(Rejection::beyond_schema(
                         ErrorCode::MediationOrderClosed,
                         format!(
                             "{field}: new entry {} put forward by {} on job order {}, which is closed",
                             e.mediation_id, e.registered_by, log.job_order_id
                         ),
-                    ));
+                    ), e.registered_at));
                 }
-                if &e.registered_by != responsible && !order.shared_with.contains(&e.registered_by)
-                {
-                    return Err(Rejection::beyond_schema(
+                if !order.could_register(&e.registered_by, e.registered_at) {
+                    return Err(Fault::AsOf(Rejection::beyond_schema(
                         ErrorCode::MediationUnitNotShared,
                         format!(
                             "{field}.registered_by: {} is neither the responsible unit ({responsible}) nor a unit job order {} is shared with, so it cannot put candidate {} forward",
                             e.registered_by, log.job_order_id, e.mediation_id
                         ),
-                    ));
+                    ), e.registered_at));
                 }
-                if !order.coordinator_allowed && e.status == EntryStatus::AwaitingApproval {
-                    return Err(Rejection::beyond_schema(
+                if !order.coordinator_allowed
+                    && e.status == EntryStatus::AwaitingApproval
+                    && e.status_changed_at >= since
+                {
+                    return Err(Fault::AsOf(Rejection::beyond_schema(
                         ErrorCode::MediationCoordinatorNotAllowed,
                         format!(
                             "{field}.status: new entry {} awaits approval, but the employer opted out of a coordinator (coordinator_allowed is false), so it starts as available_to_company",
                             e.mediation_id
                         ),
-                    ));
+                    ), e.status_changed_at));
                 }
                 if order.coordinator_allowed
                     && e.status == EntryStatus::AvailableToCompany
-                    && !by_responsible(e)
+                    && e.status_changed_at >= since
+                    && !order.responsible_at(&e.status_changed_by, e.status_changed_at)
                 {
-                    return Err(Rejection::beyond_schema(
+                    return Err(Fault::AsOf(Rejection::beyond_schema(
                         ErrorCode::MediationApprovalNotByResponsible,
                         format!(
                             "{field}.status: new entry {} skips approval: with a coordinator (coordinator_allowed is true) it starts as awaiting_approval unless the responsible unit {responsible} approved it, but {} made it available_to_company",
                             e.mediation_id,
                             describe(&e.status_changed_by)
                         ),
-                    ));
+                    ), e.status_changed_at));
                 }
             }
             Some(EntryStatus::AwaitingApproval)
-                if e.status == EntryStatus::AvailableToCompany && !by_responsible(e) =>
+                if e.status == EntryStatus::AvailableToCompany
+                    && !order.responsible_at(&e.status_changed_by, e.status_changed_at) =>
             {
-                return Err(Rejection::beyond_schema(
+                return Err(Fault::AsOf(Rejection::beyond_schema(
                     ErrorCode::MediationApprovalNotByResponsible,
                     format!(
                         "{field}.status_changed_by: {} approved entry {}, but only the responsible unit {responsible} approves a candidate",
                         describe(&e.status_changed_by),
                         e.mediation_id
                     ),
-                ));
+                ), e.status_changed_at));
             }
             Some(_) => {}
         }
@@ -450,12 +527,23 @@ mod tests {
         parse(&data.to_string(), Some(ORDER)).unwrap()
     }
 
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// The order as stored at 10:00, after the entries' 09:00.
     fn order() -> OrderFacts {
         OrderFacts {
             responsible_unit: Unit::parse("u", "jobcenter", "15300").unwrap(),
             shared_with: [Unit::parse("u", "akasse", "1234").unwrap()].into(),
             status: StatusKind::Open,
             coordinator_allowed: true,
+            updated_at: at("2026-11-22T10:00:00Z"),
+            timeline: Timeline {
+                closed_at: None,
+                coordinator_allowed_since: at("2026-11-20T08:00:00Z"),
+            },
+            former: HashMap::new(),
         }
     }
 
@@ -552,6 +640,10 @@ mod tests {
         ));
         let closed = OrderFacts {
             status: StatusKind::Closed,
+            timeline: Timeline {
+                closed_at: Some(at("2026-11-22T08:00:00Z")),
+                ..order().timeline
+            },
             ..order()
         };
         let v1 = log(1, vec![entry(A, "awaiting_approval", akasse())]);
@@ -649,5 +741,82 @@ mod tests {
                 undecided: 1
             }
         );
+    }
+
+    #[test]
+    fn an_entry_is_judged_by_the_order_as_it_stood_when_it_was_made() {
+        let v1 = log(1, vec![entry(A, "awaiting_approval", akasse())]);
+        // Closed at 09:30, after the entry was put forward at 09:00.
+        let closed_later = OrderFacts {
+            status: StatusKind::Closed,
+            timeline: Timeline {
+                closed_at: Some(at("2026-11-22T09:30:00Z")),
+                ..order().timeline
+            },
+            ..order()
+        };
+        assert!(matches!(
+            decide(None, &closed_later, &v1),
+            LogDecision::Apply(_)
+        ));
+        // Unshared from the a-kasse at 09:30.
+        let mut unshared_later = order();
+        let akasse_unit = Unit::parse("u", "akasse", "1234").unwrap();
+        unshared_later.shared_with.clear();
+        unshared_later.former.insert(
+            (akasse_unit.clone(), FormerRole::Shared),
+            at("2026-11-22T09:30:00Z"),
+        );
+        assert!(matches!(
+            decide(None, &unshared_later, &v1),
+            LogDecision::Apply(_)
+        ));
+        let mut unshared_before = unshared_later.clone();
+        unshared_before.former.insert(
+            (akasse_unit, FormerRole::Shared),
+            at("2026-11-22T08:30:00Z"),
+        );
+        assert_eq!(
+            rejected(decide(None, &unshared_before, &v1)),
+            ErrorCode::MediationUnitNotShared
+        );
+        // The employer opted out of a coordinator at 09:30; the entry waited
+        // for approval from 09:00, when there was one.
+        let opted_out_later = OrderFacts {
+            coordinator_allowed: false,
+            timeline: Timeline {
+                closed_at: None,
+                coordinator_allowed_since: at("2026-11-22T09:30:00Z"),
+            },
+            ..order()
+        };
+        assert!(matches!(
+            decide(None, &opted_out_later, &v1),
+            LogDecision::Apply(_)
+        ));
+    }
+
+    #[test]
+    fn a_rule_broken_by_an_entry_newer_than_the_stored_order_waits_for_a_newer_order() {
+        let mut e = entry(A, "awaiting_approval", akasse());
+        e["registered_by"] = json!({"type": "akasse", "code": "9999"});
+        e["registered_at"] = "2026-11-22T11:00:00Z".into();
+        match decide(None, &order(), &log(1, vec![e])) {
+            LogDecision::Wait(r) => assert_eq!(r.code, ErrorCode::MediationUnitNotShared),
+            other => panic!("expected to wait, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_same_log_written_otherwise_has_the_same_content_hash() {
+        let mut b = entry(B, "awaiting_approval", akasse());
+        let a = entry(A, "awaiting_approval", akasse());
+        let one = log(1, vec![a.clone(), b.clone()]);
+        b["mediation_id"] = B.to_uppercase().into();
+        b["registered_at"] = "2026-11-22T10:00:00+01:00".into();
+        let other = log(1, vec![b, a]);
+        assert_eq!(one.content_hash, other.content_hash);
+        let changed = log(1, vec![entry(A, "withdrawn", akasse())]);
+        assert_ne!(one.content_hash, changed.content_hash);
     }
 }

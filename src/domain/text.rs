@@ -13,10 +13,29 @@ pub fn bounded(field: &str, value: &str, min: usize, max: usize) -> Result<(), R
             format_args!("{n} characters; it must have {min} to {max}"),
         ));
     }
-    if min > 0 && value.trim().is_empty() {
+    if min > 0 && is_blank(value) {
         return Err(Rejection::schema(field, "blank"));
     }
     Ok(())
+}
+
+/// Whether `value` has nothing but white space as the schemas' `\S` pattern
+/// reads it (ECMAScript `\s`: Unicode space separators, tab, line breaks and
+/// the byte order mark; not U+0085).
+pub fn is_blank(value: &str) -> bool {
+    value.chars().all(|c| {
+        matches!(
+            c,
+            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{202f}'
+                    | '\u{205f}'
+                    | '\u{3000}'
+                    | '\u{feff}'
+        )
+    })
 }
 
 /// [`bounded`] for an optional value: `None` passes.

@@ -62,9 +62,11 @@ pub enum Outcome {
     /// same content.
     Duplicate,
     Rejected(Rejection),
-    /// A mediation log whose job order is not stored (yet): nothing was
-    /// applied; the caller retries it later or gives up on it.
-    OrderUnknown,
+    /// A mediation log that cannot be applied yet (its job order is not
+    /// stored, or a rule fails against an order version older than an
+    /// entry): nothing was applied; the caller retries it later, or rejects
+    /// it with this rejection once it waited long enough.
+    NotYet(Rejection),
 }
 
 impl Outcome {
@@ -75,7 +77,7 @@ impl Outcome {
             Outcome::Stale => "stale",
             Outcome::Duplicate => "duplicate",
             Outcome::Rejected(_) => "rejected",
-            Outcome::OrderUnknown => "retried",
+            Outcome::NotYet(_) => "retried",
         }
     }
 
@@ -120,7 +122,8 @@ fn apply_in_transaction(
         .collect();
 
     // The first delivery of each new message id is decided; a repeat of an
-    // id within the batch shares its fate (and is a duplicate if applied).
+    // id within the batch is a duplicate of it (acknowledged with it, never
+    // dead-lettered or retried a second time).
     let mut outcomes: Vec<Option<Outcome>> = vec![None; messages.len()];
     let mut first: HashMap<&str, usize> = HashMap::new();
     let mut repeats: Vec<(usize, usize)> = Vec::new();
@@ -145,11 +148,8 @@ fn apply_in_transaction(
     if !logs.is_empty() {
         mediation::apply(conn, messages, &logs, &mut outcomes)?;
     }
-    for (i, f) in repeats {
-        outcomes[i] = match &outcomes[f] {
-            Some(o) if o.is_final() => Some(Outcome::Duplicate),
-            other => other.clone(),
-        };
+    for (i, _) in repeats {
+        outcomes[i] = Some(Outcome::Duplicate);
     }
     let outcomes: Vec<Outcome> = outcomes
         .into_iter()

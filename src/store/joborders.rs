@@ -2,7 +2,9 @@
 //! orders, the decisions in version order, one multi-row upsert guarded by
 //! version, and the sharing rows.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
 
 use diesel::pg::upsert::excluded;
 use diesel::pg::PgConnection;
@@ -10,8 +12,10 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::apply::{Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
-use super::schema::{job_order_sharing, job_orders, mediation_logs};
-use crate::domain::joborder::{decide, Applied, Context, Decision, JobOrder, StoredOrder};
+use super::schema::{job_order_former_units, job_order_sharing, job_orders, mediation_logs};
+use crate::domain::joborder::{
+    decide, Applied, Context, Decision, JobOrder, StoredOrder, Timeline,
+};
 use crate::domain::status::StatusKind;
 use crate::domain::unit::Unit;
 
@@ -32,6 +36,7 @@ pub(super) fn apply(
         set.into_iter().collect()
     };
     let mut stored = load_stored(conn, &ids)?;
+    let mut stored_sharing = load_sharing(conn, &ids)?;
     let with_entries = orders_with_mediation_entries(conn, &ids)?;
 
     // Per order, the messages in version order (arrival order within a version).
@@ -40,9 +45,13 @@ pub(super) fn apply(
         by_order.entry(order(i).id).or_default().push(i);
     }
     let mut finals: Vec<(&JobOrder, Applied)> = Vec::new();
+    let mut changed_sharing: Vec<Uuid> = Vec::new();
+    let mut former: Vec<FormerUnit<'_>> = Vec::new();
     for (id, mut group) in by_order {
         group.sort_by_key(|&i| (order(i).version, i));
         let mut current = stored.remove(&id);
+        let before: BTreeSet<Unit> = stored_sharing.remove(&id).unwrap_or_default();
+        let mut sharing = before.clone();
         let context = Context {
             has_mediation_entries: with_entries.contains(&id),
         };
@@ -51,6 +60,20 @@ pub(super) fn apply(
             let o = order(i);
             outcomes[i] = Some(match decide(current.as_ref(), o, context) {
                 Decision::Apply(applied) => {
+                    // Who loses the order with this version, and when.
+                    let now: BTreeSet<Unit> = o.sharing.units().iter().cloned().collect();
+                    for unit in sharing.difference(&now) {
+                        former.push(FormerUnit::new(id, unit.clone(), "shared", o.updated_at));
+                    }
+                    if let Some(from) = &applied.handed_over_from {
+                        former.push(FormerUnit::new(
+                            id,
+                            from.clone(),
+                            "responsible",
+                            o.updated_at,
+                        ));
+                    }
+                    sharing = now;
                     current = Some(StoredOrder::after(o, &applied));
                     last_applied = Some((o, applied));
                     Outcome::Applied
@@ -60,10 +83,84 @@ pub(super) fn apply(
                 Decision::Reject(r) => Outcome::Rejected(r),
             });
         }
+        if last_applied.is_some() && sharing != before {
+            changed_sharing.push(id);
+        }
         finals.extend(last_applied);
     }
     upsert_orders(conn, &finals)?;
-    replace_sharing(conn, &finals)?;
+    let changed: HashSet<Uuid> = changed_sharing.into_iter().collect();
+    let sharing_finals: Vec<&JobOrder> = finals
+        .iter()
+        .map(|(o, _)| *o)
+        .filter(|o| changed.contains(&o.id))
+        .collect();
+    replace_sharing(conn, &sharing_finals)?;
+    record_former_units(conn, &former)?;
+    Ok(())
+}
+
+/// The units each of `ids` is shared with, as stored.
+fn load_sharing(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, BTreeSet<Unit>>> {
+    let rows: Vec<(Uuid, String, String)> = job_order_sharing::table
+        .select((
+            job_order_sharing::job_order_id,
+            job_order_sharing::unit_type,
+            job_order_sharing::unit_code,
+        ))
+        .filter(job_order_sharing::job_order_id.eq_any(ids))
+        .load(conn)?;
+    let mut out: HashMap<Uuid, BTreeSet<Unit>> = HashMap::new();
+    for (id, unit_type, unit_code) in rows {
+        out.entry(id).or_default().insert(
+            Unit::from_stored(&unit_type, &unit_code)
+                .expect("the CHECK constraint keeps unit types valid"),
+        );
+    }
+    Ok(out)
+}
+
+/// A unit that lost an order (its responsibility or its share of it).
+#[derive(Insertable)]
+#[diesel(table_name = job_order_former_units)]
+struct FormerUnit<'a> {
+    job_order_id: Uuid,
+    unit_type: &'static str,
+    unit_code: String,
+    role: &'a str,
+    until: DateTime<Utc>,
+}
+
+impl<'a> FormerUnit<'a> {
+    fn new(job_order_id: Uuid, unit: Unit, role: &'a str, until: DateTime<Utc>) -> Self {
+        FormerUnit {
+            job_order_id,
+            unit_type: unit.kind().as_str(),
+            unit_code: unit.code().to_owned(),
+            role,
+            until,
+        }
+    }
+}
+
+/// Records former units, keeping the latest time each lost the order.
+fn record_former_units(conn: &mut PgConnection, rows: &[FormerUnit<'_>]) -> QueryResult<()> {
+    use job_order_former_units::dsl as f;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        diesel::insert_into(job_order_former_units::table)
+            .values(chunk)
+            .on_conflict((f::job_order_id, f::unit_type, f::unit_code, f::role))
+            .do_update()
+            .set(
+                f::until.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
+                    "GREATEST(job_order_former_units.until, excluded.until)",
+                )),
+            )
+            .execute(conn)?;
+    }
     Ok(())
 }
 
@@ -81,20 +178,24 @@ fn orders_with_mediation_entries(
         .collect())
 }
 
-type StoredColumns = (
-    Uuid,
-    i64,
-    Vec<u8>,
-    String,
-    String,
-    String,
-    Option<String>,
-    bool,
-    Option<String>,
-);
+#[derive(Queryable)]
+struct StoredRow {
+    id: Uuid,
+    version: i64,
+    content_hash: Vec<u8>,
+    unit_type: String,
+    unit_code: String,
+    status: String,
+    coordinator_id: Option<String>,
+    coordinator_reassignment_needed: bool,
+    handover_coordinator_id: Option<String>,
+    coordinator_allowed: bool,
+    closed_at: Option<DateTime<Utc>>,
+    coordinator_allowed_since: DateTime<Utc>,
+}
 
 fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, StoredOrder>> {
-    let rows: Vec<StoredColumns> = job_orders::table
+    let rows: Vec<StoredRow> = job_orders::table
         .select((
             job_orders::id,
             job_orders::version,
@@ -105,37 +206,33 @@ fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uui
             job_orders::coordinator_id,
             job_orders::coordinator_reassignment_needed,
             job_orders::handover_coordinator_id,
+            job_orders::coordinator_allowed,
+            job_orders::closed_at,
+            job_orders::coordinator_allowed_since,
         ))
         .filter(job_orders::id.eq_any(ids))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(
-            |(
-                id,
-                version,
-                content_hash,
-                unit_type,
-                unit_code,
-                status,
-                coordinator_id,
-                needed,
-                handover,
-            )| {
-                let order = StoredOrder {
-                    version,
-                    content_hash,
-                    responsible_unit: Unit::from_stored(&unit_type, &unit_code)
-                        .expect("the CHECK constraint keeps unit types valid"),
-                    status: StatusKind::parse(&status)
-                        .expect("the CHECK constraint keeps statuses valid"),
-                    coordinator_id,
-                    coordinator_reassignment_needed: needed,
-                    handover_coordinator_id: handover,
-                };
-                (id, order)
-            },
-        )
+        .map(|r| {
+            let order = StoredOrder {
+                version: r.version,
+                content_hash: r.content_hash,
+                responsible_unit: Unit::from_stored(&r.unit_type, &r.unit_code)
+                    .expect("the CHECK constraint keeps unit types valid"),
+                status: StatusKind::parse(&r.status)
+                    .expect("the CHECK constraint keeps statuses valid"),
+                coordinator_id: r.coordinator_id,
+                coordinator_reassignment_needed: r.coordinator_reassignment_needed,
+                handover_coordinator_id: r.handover_coordinator_id,
+                coordinator_allowed: r.coordinator_allowed,
+                timeline: Timeline {
+                    closed_at: r.closed_at,
+                    coordinator_allowed_since: r.coordinator_allowed_since,
+                },
+            };
+            (r.id, order)
+        })
         .collect())
 }
 
@@ -181,6 +278,8 @@ struct JobOrderRow<'a> {
     updated_at: chrono::DateTime<chrono::Utc>,
     coordinator_reassignment_needed: bool,
     handover_coordinator_id: Option<&'a str>,
+    closed_at: Option<DateTime<Utc>>,
+    coordinator_allowed_since: DateTime<Utc>,
 }
 
 impl<'a> JobOrderRow<'a> {
@@ -230,6 +329,8 @@ impl<'a> JobOrderRow<'a> {
             updated_at: o.updated_at,
             coordinator_reassignment_needed: applied.coordinator_reassignment_needed,
             handover_coordinator_id: applied.handover_coordinator_id.as_deref(),
+            closed_at: applied.timeline.closed_at,
+            coordinator_allowed_since: applied.timeline.coordinator_allowed_since,
         }
     }
 }
@@ -283,6 +384,8 @@ fn upsert_orders(conn: &mut PgConnection, finals: &[(&JobOrder, Applied)]) -> Qu
                 j::updated_at.eq(excluded(j::updated_at)),
                 j::coordinator_reassignment_needed.eq(excluded(j::coordinator_reassignment_needed)),
                 j::handover_coordinator_id.eq(excluded(j::handover_coordinator_id)),
+                j::closed_at.eq(excluded(j::closed_at)),
+                j::coordinator_allowed_since.eq(excluded(j::coordinator_allowed_since)),
                 j::applied_at.eq(diesel::dsl::now),
             ));
         // `ON CONFLICT (id) DO UPDATE SET … WHERE job_orders.version <
@@ -293,13 +396,17 @@ fn upsert_orders(conn: &mut PgConnection, finals: &[(&JobOrder, Applied)]) -> Qu
     Ok(())
 }
 
-fn replace_sharing(conn: &mut PgConnection, finals: &[(&JobOrder, Applied)]) -> QueryResult<()> {
-    let ids: Vec<Uuid> = finals.iter().map(|(o, _)| o.id).collect();
+/// Replaces the sharing rows of `finals` (the orders whose sharing changed).
+fn replace_sharing(conn: &mut PgConnection, finals: &[&JobOrder]) -> QueryResult<()> {
+    if finals.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = finals.iter().map(|o| o.id).collect();
     diesel::delete(job_order_sharing::table.filter(job_order_sharing::job_order_id.eq_any(&ids)))
         .execute(conn)?;
     let rows: Vec<_> = finals
         .iter()
-        .flat_map(|(o, _)| {
+        .flat_map(|o| {
             o.sharing.units().iter().map(move |u| {
                 (
                     job_order_sharing::job_order_id.eq(o.id),

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use diesel::pg::upsert::excluded;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -11,13 +12,15 @@ use uuid::Uuid;
 
 use super::apply::{Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
 use super::schema::{
-    job_order_sharing, job_orders, mediation_entries, mediation_entry_history, mediation_logs,
+    job_order_former_units, job_order_sharing, job_orders, mediation_entries,
+    mediation_entry_history, mediation_logs,
 };
-use crate::domain::joborder::ChangedBy;
+use crate::domain::joborder::{ChangedBy, Timeline};
 use crate::domain::mediationlog::{
-    decide, Entry, EntryStatus, LogDecision, MediationLog, OrderFacts, StatusChange, StoredEntry,
-    StoredLog,
+    decide, Entry, EntryStatus, FormerRole, LogDecision, MediationLog, OrderFacts, StatusChange,
+    StoredEntry, StoredLog,
 };
+use crate::domain::rejection::{ErrorCode, Rejection};
 use crate::domain::status::StatusKind;
 use crate::domain::unit::Unit;
 
@@ -49,7 +52,10 @@ pub(super) fn apply(
     for (id, mut group) in by_order {
         let Some(order) = facts.get(&id) else {
             for i in group {
-                outcomes[i] = Some(Outcome::OrderUnknown);
+                outcomes[i] = Some(Outcome::NotYet(Rejection::beyond_schema(
+                    ErrorCode::JobOrderUnknown,
+                    format!("data.job_order_id: job order {id} is not known"),
+                )));
             }
             continue;
         };
@@ -73,6 +79,7 @@ pub(super) fn apply(
                 LogDecision::Stale => Outcome::Stale,
                 LogDecision::Duplicate => Outcome::Duplicate,
                 LogDecision::Reject(r) => Outcome::Rejected(r),
+                LogDecision::Wait(r) => Outcome::NotYet(r),
             });
         }
         finals.extend(last_applied);
@@ -80,12 +87,25 @@ pub(super) fn apply(
     upsert_logs(conn, &finals)?;
     upsert_entries(conn, &finals)?;
     for chunk in history.chunks(ROWS_PER_STATEMENT) {
+        // No ON CONFLICT: the inbox and the version guard make each change
+        // reach this once; the unique key turns a second one into an error.
         diesel::insert_into(mediation_entry_history::table)
             .values(chunk)
-            .on_conflict_do_nothing()
             .execute(conn)?;
     }
     Ok(())
+}
+
+#[derive(Queryable)]
+struct OrderRow {
+    id: Uuid,
+    unit_type: String,
+    unit_code: String,
+    status: String,
+    coordinator_allowed: bool,
+    updated_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+    coordinator_allowed_since: DateTime<Utc>,
 }
 
 /// The stored orders among `ids`, with what the log rules need of them.
@@ -93,28 +113,39 @@ fn load_order_facts(
     conn: &mut PgConnection,
     ids: &[Uuid],
 ) -> QueryResult<HashMap<Uuid, OrderFacts>> {
-    let rows: Vec<(Uuid, String, String, String, bool)> = job_orders::table
+    let rows: Vec<OrderRow> = job_orders::table
         .select((
             job_orders::id,
             job_orders::responsible_unit_type,
             job_orders::responsible_unit_code,
             job_orders::status,
             job_orders::coordinator_allowed,
+            job_orders::updated_at,
+            job_orders::closed_at,
+            job_orders::coordinator_allowed_since,
         ))
         .filter(job_orders::id.eq_any(ids))
         .load(conn)?;
+    let unit = |t: &str, c: &str| {
+        Unit::from_stored(t, c).expect("the CHECK constraint keeps unit types valid")
+    };
     let mut facts: HashMap<Uuid, OrderFacts> = rows
         .into_iter()
-        .map(|(id, unit_type, unit_code, status, coordinator_allowed)| {
+        .map(|r| {
             let facts = OrderFacts {
-                responsible_unit: Unit::from_stored(&unit_type, &unit_code)
-                    .expect("the CHECK constraint keeps unit types valid"),
+                responsible_unit: unit(&r.unit_type, &r.unit_code),
                 shared_with: HashSet::new(),
-                status: StatusKind::parse(&status)
+                status: StatusKind::parse(&r.status)
                     .expect("the CHECK constraint keeps statuses valid"),
-                coordinator_allowed,
+                coordinator_allowed: r.coordinator_allowed,
+                updated_at: r.updated_at,
+                timeline: Timeline {
+                    closed_at: r.closed_at,
+                    coordinator_allowed_since: r.coordinator_allowed_since,
+                },
+                former: HashMap::new(),
             };
-            (id, facts)
+            (r.id, facts)
         })
         .collect();
     let shared: Vec<(Uuid, String, String)> = job_order_sharing::table
@@ -125,12 +156,28 @@ fn load_order_facts(
         ))
         .filter(job_order_sharing::job_order_id.eq_any(ids))
         .load(conn)?;
-    for (id, unit_type, unit_code) in shared {
+    for (id, t, c) in shared {
         if let Some(f) = facts.get_mut(&id) {
-            f.shared_with.insert(
-                Unit::from_stored(&unit_type, &unit_code)
-                    .expect("the CHECK constraint keeps unit types valid"),
-            );
+            f.shared_with.insert(unit(&t, &c));
+        }
+    }
+    let former: Vec<(Uuid, String, String, String, DateTime<Utc>)> = job_order_former_units::table
+        .select((
+            job_order_former_units::job_order_id,
+            job_order_former_units::unit_type,
+            job_order_former_units::unit_code,
+            job_order_former_units::role,
+            job_order_former_units::until,
+        ))
+        .filter(job_order_former_units::job_order_id.eq_any(ids))
+        .load(conn)?;
+    for (id, t, c, role, until) in former {
+        let role = match role.as_str() {
+            "responsible" => FormerRole::Responsible,
+            _ => FormerRole::Shared,
+        };
+        if let Some(f) = facts.get_mut(&id) {
+            f.former.insert((unit(&t, &c), role), until);
         }
     }
     Ok(facts)

@@ -44,6 +44,18 @@ diesel::table! {
         expired_at -> Nullable<Timestamptz>,
         first_seen_at -> Timestamptz,
         applied_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+        coordinator_allowed_since -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    job_order_former_units (job_order_id, unit_type, unit_code, role) {
+        job_order_id -> Uuid,
+        unit_type -> Text,
+        unit_code -> Text,
+        role -> Text,
+        until -> Timestamptz,
     }
 }
 
@@ -136,6 +148,7 @@ diesel::joinable!(mediation_entries -> mediation_logs (job_order_id));
 diesel::allow_tables_to_appear_in_same_query!(
     job_orders,
     job_order_sharing,
+    job_order_former_units,
     processed_messages,
     outbox,
     mediation_logs,

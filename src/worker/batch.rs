@@ -81,7 +81,6 @@ async fn handle_inner(
     let mut outcomes: Vec<Option<Outcome>> = vec![None; deliveries.len()];
     let mut valid = Vec::with_capacity(deliveries.len());
     let mut valid_index = Vec::with_capacity(deliveries.len());
-    let mut order_of: Vec<Option<uuid::Uuid>> = vec![None; deliveries.len()];
     for (i, delivery) in deliveries.iter().enumerate() {
         match parse(&delivery.data, consumer.expects, &consumer.queue) {
             Ok(message) => {
@@ -92,7 +91,6 @@ async fn handle_inner(
                 );
                 spans[i].record("job_order.version", message.version());
                 valid_index.push(i);
-                order_of[i] = Some(message.job_order_id());
                 valid.push(message);
             }
             Err(rejection) => outcomes[i] = Some(Outcome::Rejected(rejection)),
@@ -119,22 +117,21 @@ async fn handle_inner(
         }
     }
 
-    // A log whose order is not stored yet goes to a delay queue, or, once it
+    // A log that cannot be applied yet goes to a delay queue, or, once it
     // waited long enough, to the dead letters.
     let mut retries: Vec<Outgoing> = Vec::new();
     let now = chrono::Utc::now();
-    let total = Duration::from_secs(consumer.settings.unknown_order_retry_s);
+    let total = Duration::from_secs(consumer.settings.retry_total_s);
     for (i, d) in deliveries.iter().enumerate() {
-        if outcomes[i] != Some(Outcome::OrderUnknown) {
+        let Some(Outcome::NotYet(why)) = &outcomes[i] else {
             continue;
-        }
-        let job_order_id = order_of[i].expect("an applied message was parsed");
+        };
         let topology = &consumer.settings.topology;
         match retry::step(
             d,
             &consumer.queue,
             &topology.retry_exchange,
-            job_order_id,
+            why,
             total,
             now,
         ) {
@@ -147,7 +144,8 @@ async fn handle_inner(
                 tracing::info!(
                     retry,
                     retry_in_s = delay_s,
-                    "job order not known yet; retrying later"
+                    reason = %why,
+                    "cannot apply the log yet; retrying later"
                 );
                 retries.push(*message);
             }
@@ -183,7 +181,7 @@ async fn handle_inner(
                 spans[i].record("outcome", "rejected");
                 tracing::warn!(error.code = r.code.as_str(), error.message = %r.message, "message rejected");
             }
-            Some(Outcome::OrderUnknown) => {
+            Some(Outcome::NotYet(_)) => {
                 spans[i].record("outcome", "delayed");
             }
             Some(o) => {
@@ -329,7 +327,7 @@ fn dead_letter(consumer: &Consumer, delivery: &Delivery, rejection: &Rejection) 
     );
     Outgoing {
         exchange: consumer.settings.topology.dead_exchange.clone(),
-        routing_key: delivery.routing_key.to_string(),
+        routing_key: retry::original_routing_key(delivery),
         properties: delivery
             .properties
             .clone()

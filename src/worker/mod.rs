@@ -50,6 +50,16 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     }
 }
 
+/// How long a polite close (cancel, channel or connection close) may take
+/// before the worker stops waiting for the broker's answer.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs a close step, giving up on the broker's answer after
+/// [`CLOSE_TIMEOUT`]: stopping must not hang on a slow or gone broker.
+async fn bounded<T>(step: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(CLOSE_TIMEOUT, step).await.ok()
+}
+
 /// Exponential delays from 100 ms up to 30 s, with jitter.
 fn reconnect_backoff() -> impl Iterator<Item = Duration> {
     use backoff::backoff::Backoff;
@@ -111,8 +121,12 @@ async fn session(
     pool: &PgPool,
     shutdown: &CancellationToken,
 ) -> Result<(), SessionError> {
-    let connection = amqp::connect(&settings.amqp.url, "jobsync")
-        .await
+    let connecting = amqp::connect(&settings.amqp.url, "jobsync");
+    let connected = tokio::select! {
+        _ = shutdown.cancelled() => return Ok(()),
+        c = connecting => c,
+    };
+    let connection = connected
         .with_context(|| {
             format!(
                 "cannot connect to RabbitMQ at {}",
@@ -121,7 +135,7 @@ async fn session(
         })
         .map_err(SessionError::Lost)?;
     let result = consume_on(&connection, settings, pool, shutdown).await;
-    let _ = connection.close(200, "jobsync stopping".into()).await;
+    let _ = bounded(connection.close(200, "jobsync stopping".into())).await;
     result
 }
 
@@ -151,7 +165,7 @@ async fn consume_on(
             SessionError::Lost(e)
         });
     }
-    let _ = declare_channel.close(200, "declared".into()).await;
+    let _ = bounded(declare_channel.close(200, "declared".into())).await;
     tracing::info!(amqp.url = %redact_url(&settings.amqp.url), "connected to the broker; topology declared");
 
     let mut consumers = Vec::new();
@@ -258,10 +272,9 @@ impl Consumer {
             batch::handle(self, batch, shutdown).await?;
         }
         // Stopping: no new deliveries; what was in hand is handled above.
-        let _ = channel
-            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-            .await;
-        let _ = channel.close(200, "jobsync stopping".into()).await;
+        let _ =
+            bounded(channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default())).await;
+        let _ = bounded(channel.close(200, "jobsync stopping".into())).await;
         tracing::info!(queue = %self.queue, "stopped consuming");
         Ok(())
     }

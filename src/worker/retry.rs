@@ -1,11 +1,15 @@
 //! Delayed retry of a message that cannot be applied yet (a mediation log
-//! whose job order is not stored yet): it is republished through the retry
-//! exchange to a delay queue whose TTL dead-letters it back to its source
-//! queue, with growing delays, until a total wait has passed; then it is
-//! rejected (`joborder.unknown`).
+//! whose job order is not stored yet, or whose entries are newer than the
+//! stored order version): it is republished through the retry exchange to a
+//! delay queue whose TTL dead-letters it back to its source queue, with
+//! growing delays, until a total wait has passed; then it is rejected with
+//! the reason it waited for (`joborder.unknown`, or the log rule that
+//! fails).
 //!
-//! Two headers travel with the message: how many times it was retried and
-//! when it was first seen, so any worker instance can take the next step.
+//! Three headers travel with the message: how many times it was retried,
+//! when it was first seen, and the routing key it was first published with
+//! (the delay queue hands it back under the queue's name), so any worker
+//! instance can take the next step and a dead letter keeps the hub's key.
 
 use std::time::Duration;
 
@@ -21,6 +25,8 @@ use crate::domain::rejection::{ErrorCode, Rejection};
 pub const RETRIES_HEADER: &str = "x-jobsync-retries";
 /// When a worker first saw the message (RFC 3339).
 pub const FIRST_SEEN_HEADER: &str = "x-jobsync-first-seen-at";
+/// The routing key the message was first published with.
+pub const ROUTING_KEY_HEADER: &str = "x-jobsync-routing-key";
 
 /// The delay, in seconds, of the next retry after `retries` retries and
 /// `elapsed` since the message was first seen; `None` once `total` has
@@ -55,13 +61,13 @@ pub enum Step {
     GiveUp(Rejection),
 }
 
-/// The next step for `delivery` (consumed from `queue`), whose job order
-/// `job_order_id` is not stored, at `now`.
+/// The next step for `delivery` (consumed from `queue`), which cannot be
+/// applied yet because of `why`, at `now`.
 pub fn step(
     delivery: &Delivery,
     queue: &str,
     retry_exchange: &str,
-    job_order_id: uuid::Uuid,
+    why: &Rejection,
     total: Duration,
     now: DateTime<Utc>,
 ) -> Step {
@@ -70,16 +76,27 @@ pub fn step(
     let first_seen = first_seen(&headers).unwrap_or(now);
     let elapsed = (now - first_seen).to_std().unwrap_or_default();
     let Some(delay_s) = next_delay(retries, elapsed, total) else {
-        return Step::GiveUp(Rejection::beyond_schema(
-            ErrorCode::JobOrderUnknown,
-            format!(
-                "data.job_order_id: job order {job_order_id} is not known; waited {} s since {} ({retries} retries) for its snapshot",
+        let what = if why.code == ErrorCode::JobOrderUnknown {
+            "its snapshot"
+        } else {
+            "a newer version of the job order"
+        };
+        return Step::GiveUp(Rejection {
+            message: format!(
+                "{}; waited {} s since {} ({retries} retries) for {what}",
+                why.message,
                 elapsed.as_secs(),
                 first_seen.to_rfc3339_opts(SecondsFormat::Secs, true)
             ),
-        ));
+            ..why.clone()
+        });
     };
+    let original_key = original_routing_key(delivery);
     let mut headers = headers;
+    headers.insert(
+        ROUTING_KEY_HEADER.into(),
+        AMQPValue::LongString(LongString::from(original_key)),
+    );
     headers.insert(
         RETRIES_HEADER.into(),
         AMQPValue::LongLongInt(i64::from(retries) + 1),
@@ -107,6 +124,25 @@ pub fn step(
     }
 }
 
+/// The routing key `delivery` was first published with: its own, or the one
+/// recorded before it went through a delay queue.
+pub fn original_routing_key(delivery: &Delivery) -> String {
+    delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| text_header(h, ROUTING_KEY_HEADER))
+        .unwrap_or_else(|| delivery.routing_key.to_string())
+}
+
+fn text_header(headers: &FieldTable, name: &str) -> Option<String> {
+    match headers.inner().iter().find(|(k, _)| k.as_str() == name)?.1 {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
 fn retries(headers: &FieldTable) -> u32 {
     let value = headers
         .inner()
@@ -122,16 +158,7 @@ fn retries(headers: &FieldTable) -> u32 {
 }
 
 fn first_seen(headers: &FieldTable) -> Option<DateTime<Utc>> {
-    let value = headers
-        .inner()
-        .iter()
-        .find(|(k, _)| k.as_str() == FIRST_SEEN_HEADER)
-        .map(|(_, v)| v)?;
-    let text = match value {
-        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-        AMQPValue::ShortString(s) => s.as_str().to_owned(),
-        _ => return None,
-    };
+    let text = text_header(headers, FIRST_SEEN_HEADER)?;
     DateTime::parse_from_rfc3339(&text)
         .ok()
         .map(|t| t.with_timezone(&Utc))

@@ -161,6 +161,22 @@ impl TestEnv {
             .expect("published");
     }
 
+    /// Messages ready in `queue` (0 when it does not exist).
+    pub async fn ready_in(&self, queue: &str) -> u32 {
+        let channel = self.amqp.create_channel().await.unwrap();
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let count = channel
+            .queue_declare(queue.into(), passive, Default::default())
+            .await
+            .map(|q| q.message_count())
+            .unwrap_or(0);
+        let _ = channel.close(200, "counted".into()).await;
+        count
+    }
+
     /// Deletes a queue of this test's topology, with its messages, as an
     /// operator's mistake would.
     pub async fn delete_queue(&self, name: &str) {
@@ -281,6 +297,8 @@ fn dead_letter(delivery: &lapin::message::Delivery) -> DeadLetter {
             let text = match v {
                 AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
                 AMQPValue::ShortString(s) => s.as_str().to_owned(),
+                AMQPValue::LongLongInt(n) => n.to_string(),
+                AMQPValue::LongInt(n) => n.to_string(),
                 other => format!("{other:?}"),
             };
             headers.insert(k.as_str().to_owned(), text);
@@ -423,14 +441,17 @@ pub fn by_unit(kind: &str, code: &str) -> Value {
 
 /// An entry of a mediation log: candidate `id` put forward by
 /// `registered_by` (type, code), at `status` after a change by `changed_by`.
+/// Put forward at 08:00 and changed at 08:30 on 2026-11-22, before every
+/// version of [`snapshot`] (updated at 09:MM), so the rules judge it by the
+/// stored order at once.
 pub fn candidate(id: Uuid, registered_by: (&str, &str), status: &str, changed_by: Value) -> Value {
     json!({
         "mediation_id": id.to_string(),
         "person_ref": format!("P-{}", &id.simple().to_string()[..10]),
         "registered_by": {"type": registered_by.0, "code": registered_by.1},
-        "registered_at": "2026-11-23T08:00:00Z",
+        "registered_at": "2026-11-22T08:00:00Z",
         "status": status,
-        "status_changed_at": "2026-11-23T08:30:00Z",
+        "status_changed_at": "2026-11-22T08:30:00Z",
         "status_changed_by": changed_by,
         "searchable_cv": true,
         "cv_active": true,
