@@ -63,6 +63,11 @@ pub struct Settings {
         global = true
     )]
     pub retry_total_s: u64,
+    /// Whether this instance runs the outbox relay (publishes committed
+    /// notifications and events). With several instances, one relay
+    /// publishes at a time; turn it off to run consume-only instances.
+    #[arg(long, env = "JOBSYNC_RELAY", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub relay: bool,
     /// Seconds between expiry passes.
     #[arg(long, env = "JOBSYNC_EXPIRY_INTERVAL_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub expiry_interval_s: u64,

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `data` of a `dk.dfdg.joborder.snapshot` event: the whole order at `version`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct JobOrderData {
     pub job_order_id: String,
     #[serde(deserialize_with = "super::de::unsigned")]
@@ -50,7 +50,7 @@ pub struct Unit {
 }
 
 /// Who made this version.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ChangedBy {
     Employer,
@@ -59,7 +59,7 @@ pub enum ChangedBy {
 }
 
 /// Stillingsbetegnelse, with its alias.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Occupation {
     pub name: String,
     #[serde(default)]
@@ -68,7 +68,7 @@ pub struct Occupation {
     pub code: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Employer {
     pub cvr: String,
     #[serde(default)]
@@ -80,7 +80,7 @@ pub struct Employer {
 
 /// The employer's contact person. Every field is optional on the wire so that
 /// a missing name gets its own code (`contact.missing`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Contact {
     #[serde(default)]
     pub name: Option<String>,
@@ -91,13 +91,13 @@ pub struct Contact {
 }
 
 /// Tovholder: the person in the responsible unit who screens candidates.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Coordinator {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Descriptions {
     pub tasks: String,
     #[serde(default)]
@@ -106,7 +106,7 @@ pub struct Descriptions {
     pub working_hours: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Sharing {
     pub scope: String,
     #[serde(default)]

@@ -7,7 +7,7 @@ use super::joborder::{ChangedBy, Unit};
 
 /// `data` of a `dk.dfdg.mediationlog.snapshot` event: the whole log of one
 /// job order at `version`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct MediationLogData {
     pub job_order_id: String,
     #[serde(deserialize_with = "super::de::unsigned")]
@@ -16,7 +16,7 @@ pub struct MediationLogData {
 }
 
 /// One candidate put forward for the order.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Entry {
     pub mediation_id: String,
     /// An opaque reference to the person; never a CPR number.

@@ -135,8 +135,11 @@ pub struct JobOrder {
     pub sharing: Sharing,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// SHA-256 of the snapshot as parsed (unknown fields dropped).
+    /// SHA-256 of [`JobOrder::wire`].
     pub content_hash: [u8; 32],
+    /// The snapshot as the hub sent it, in canonical form (see
+    /// [`canonical`]): what is stored, and what the views are made of.
+    pub wire: wire::JobOrderData,
 }
 
 /// Parses the `data` of a job order event whose envelope has `subject`.
@@ -257,6 +260,7 @@ impl JobOrder {
             ));
         }
         let sharing = Sharing::new(&w.sharing.scope, sharing_units, &responsible_unit)?;
+        let wire = canonical(w, id, created_at, updated_at);
         Ok(JobOrder {
             id,
             version,
@@ -296,21 +300,25 @@ impl JobOrder {
             sharing,
             created_at,
             updated_at,
-            content_hash: content_hash(w, id, created_at, updated_at),
+            content_hash: Sha256::digest(
+                serde_json::to_vec(&wire).expect("wire structs always serialize"),
+            )
+            .into(),
+            wire,
         })
     }
 }
 
-/// SHA-256 of the wire snapshot in a canonical form: the same fields in a
-/// fixed order, unknown fields gone, the id in lower case, timestamps in
-/// UTC and the sharing units sorted, so that two deliveries of one version
-/// compare equal however the hub wrote them.
-fn content_hash(
+/// The wire snapshot in a canonical form: the same fields in a fixed order,
+/// unknown fields gone, the id in lower case, timestamps in UTC and the
+/// sharing units sorted, so that two deliveries of one version compare equal
+/// however the hub wrote them.
+pub fn canonical(
     w: &wire::JobOrderData,
     id: Uuid,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
-) -> [u8; 32] {
+) -> wire::JobOrderData {
     let mut c = w.clone();
     c.job_order_id = id.to_string();
     c.created_at = canonical_timestamp(created_at);
@@ -318,8 +326,7 @@ fn content_hash(
     c.sharing
         .units
         .sort_by(|a, b| (&a.kind, &a.code).cmp(&(&b.kind, &b.code)));
-    let canonical = serde_json::to_vec(&c).expect("wire structs always serialize");
-    Sha256::digest(&canonical).into()
+    c
 }
 
 /// What of the stored order the rules of section 4.1 compare with.

@@ -80,8 +80,11 @@ pub struct MediationLog {
     pub job_order_id: Uuid,
     pub version: i64,
     pub entries: Vec<Entry>,
-    /// SHA-256 of the snapshot as parsed (unknown fields dropped).
+    /// SHA-256 of [`MediationLog::wire`].
     pub content_hash: [u8; 32],
+    /// The snapshot in canonical form (see [`canonical`]): what is stored,
+    /// and what the views are made of.
+    pub wire: wire::MediationLogData,
 }
 
 /// Longest `person_ref` accepted, in characters.
@@ -133,8 +136,13 @@ impl MediationLog {
                 ));
             }
         }
+        let wire = canonical(w, job_order_id, &entries);
         Ok(MediationLog {
-            content_hash: content_hash(w, job_order_id, &entries),
+            content_hash: Sha256::digest(
+                serde_json::to_vec(&wire).expect("wire structs always serialize"),
+            )
+            .into(),
+            wire,
             job_order_id,
             version,
             entries,
@@ -147,11 +155,15 @@ impl MediationLog {
     }
 }
 
-/// SHA-256 of the wire snapshot in a canonical form: unknown fields gone,
-/// ids in lower case, timestamps in UTC, entries sorted by `mediation_id`,
-/// so that two deliveries of one version compare equal however the hub
-/// wrote and ordered them.
-fn content_hash(w: &wire::MediationLogData, id: Uuid, entries: &[Entry]) -> [u8; 32] {
+/// The wire snapshot in a canonical form: unknown fields gone, ids in lower
+/// case, timestamps in UTC, entries sorted by `mediation_id`, so that two
+/// deliveries of one version compare equal however the hub wrote and
+/// ordered them.
+pub fn canonical(
+    w: &wire::MediationLogData,
+    id: Uuid,
+    entries: &[Entry],
+) -> wire::MediationLogData {
     let mut c = w.clone();
     c.job_order_id = id.to_string();
     for (wire_entry, entry) in c.entries.iter_mut().zip(entries) {
@@ -161,7 +173,7 @@ fn content_hash(w: &wire::MediationLogData, id: Uuid, entries: &[Entry]) -> [u8;
     }
     c.entries
         .sort_by(|a, b| a.mediation_id.cmp(&b.mediation_id));
-    Sha256::digest(serde_json::to_vec(&c).expect("wire structs always serialize")).into()
+    c
 }
 
 impl Entry {

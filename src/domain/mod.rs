@@ -4,6 +4,7 @@
 pub mod contact;
 pub mod cpr;
 pub mod cvr;
+pub mod fanout;
 pub mod fields;
 pub mod joborder;
 pub mod mediationlog;
@@ -13,3 +14,4 @@ pub mod sharing;
 pub mod status;
 pub mod text;
 pub mod unit;
+pub mod views;

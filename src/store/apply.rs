@@ -14,8 +14,11 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt};
 use uuid::Uuid;
 
+use super::outbox::{self, Composer, OutboxRow};
 use super::schema::processed_messages;
 use super::{joborders, mediation};
+use crate::config::Topology;
+use crate::domain::fanout::Notification;
 use crate::domain::joborder::JobOrder;
 use crate::domain::mediationlog::MediationLog;
 use crate::domain::rejection::Rejection;
@@ -91,22 +94,62 @@ impl Outcome {
 /// parameters and the widest row (a job order) has 39.
 pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
 
-/// Applies `messages` (consumed from `queue`) in one transaction and returns
+/// What a committed batch did.
+#[derive(Debug)]
+pub struct BatchResult {
+    /// The outcome of each message, in the order given.
+    pub outcomes: Vec<Outcome>,
+    /// Rows written to the outbox (notifications and events to publish).
+    pub outbox_rows: usize,
+    /// CPR numbers replaced in the views written.
+    pub redactions: usize,
+}
+
+/// What the stream parts of a batch write beside their own tables.
+pub(super) struct Effects<'a> {
+    pub composer: Composer<'a>,
+    pub outbox: Vec<OutboxRow>,
+    pub redactions: usize,
+}
+
+impl Effects<'_> {
+    /// Adds the rows of `notifications`, caused by `inbound_id`.
+    pub fn notify(
+        &mut self,
+        inbound_id: &str,
+        job_order_id: Uuid,
+        order_version: i64,
+        notifications: &[Notification],
+    ) {
+        for n in notifications {
+            self.redactions += n.view.redactions;
+            let row = self
+                .composer
+                .notification(inbound_id, job_order_id, order_version, n);
+            self.outbox.push(row);
+        }
+    }
+}
+
+/// Applies `messages` (consumed from `queue`) in one transaction, with the
+/// notifications and events they cause written to the outbox, and returns
 /// the outcome of each, in the same order. An `Err` means nothing was
 /// committed; the caller retries or splits the batch.
 pub fn apply_batch(
     conn: &mut PgConnection,
+    topology: &Topology,
     queue: &str,
     messages: &[Inbound],
-) -> QueryResult<Vec<Outcome>> {
-    conn.transaction(|conn| apply_in_transaction(conn, queue, messages))
+) -> QueryResult<BatchResult> {
+    conn.transaction(|conn| apply_in_transaction(conn, topology, queue, messages))
 }
 
 fn apply_in_transaction(
     conn: &mut PgConnection,
+    topology: &Topology,
     queue: &str,
     messages: &[Inbound],
-) -> QueryResult<Vec<Outcome>> {
+) -> QueryResult<BatchResult> {
     let order_ids: Vec<Uuid> = {
         let set: HashSet<Uuid> = messages.iter().map(Inbound::job_order_id).collect();
         set.into_iter().collect()
@@ -142,12 +185,18 @@ fn apply_in_transaction(
             }
         }
     }
+    let mut effects = Effects {
+        composer: Composer::new(topology, chrono::Utc::now()),
+        outbox: Vec::new(),
+        redactions: 0,
+    };
     if !orders.is_empty() {
-        joborders::apply(conn, messages, &orders, &mut outcomes)?;
+        joborders::apply(conn, messages, &orders, &mut outcomes, &mut effects)?;
     }
     if !logs.is_empty() {
-        mediation::apply(conn, messages, &logs, &mut outcomes)?;
+        mediation::apply(conn, messages, &logs, &mut outcomes, &mut effects)?;
     }
+    outbox::insert(conn, &effects.outbox)?;
     for (i, _) in repeats {
         outcomes[i] = Some(Outcome::Duplicate);
     }
@@ -176,7 +225,11 @@ fn apply_in_transaction(
             .on_conflict_do_nothing()
             .execute(conn)?;
     }
-    Ok(outcomes)
+    Ok(BatchResult {
+        outcomes,
+        outbox_rows: effects.outbox.len(),
+        redactions: effects.redactions,
+    })
 }
 
 /// Transaction-scoped advisory locks on the orders, taken in ascending key

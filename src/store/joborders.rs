@@ -11,21 +11,29 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::apply::{Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
+use super::apply::{Effects, Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
 use super::schema::{job_order_former_units, job_order_sharing, job_orders, mediation_logs};
+use super::views;
+use crate::domain::fanout::{lifecycle, log_changes, order_changes, revoked_view, Seen};
 use crate::domain::joborder::{
     decide, Applied, Context, Decision, JobOrder, StoredOrder, Timeline,
 };
 use crate::domain::status::StatusKind;
 use crate::domain::unit::Unit;
+use crate::domain::views::{
+    log_view, log_viewers, responsible_order_view, shared_order_view, OrderExtras,
+};
 
 /// Decides and writes the job order snapshots `messages[i]` for `i` in
-/// `indices` (first deliveries of new message ids), filling `outcomes`.
+/// `indices` (first deliveries of new message ids), filling `outcomes`, and
+/// adds the notifications and lifecycle events of each applied version to
+/// `effects`.
 pub(super) fn apply(
     conn: &mut PgConnection,
     messages: &[Inbound],
     indices: &[usize],
     outcomes: &mut [Option<Outcome>],
+    effects: &mut Effects<'_>,
 ) -> QueryResult<()> {
     let order = |i: usize| match &messages[i].payload {
         Payload::JobOrder(o) => o,
@@ -35,9 +43,29 @@ pub(super) fn apply(
         let set: HashSet<Uuid> = indices.iter().map(|&i| order(i).id).collect();
         set.into_iter().collect()
     };
-    let mut stored = load_stored(conn, &ids)?;
+    let (mut stored, expired) = load_stored(conn, &ids)?;
     let mut stored_sharing = load_sharing(conn, &ids)?;
-    let with_entries = orders_with_mediation_entries(conn, &ids)?;
+    let logs = log_counts(conn, &ids)?;
+    let mut hashes = views::load_order_hashes(conn, &ids)?;
+    // Orders some message hands over: their logs' views change too.
+    let handed: Vec<Uuid> = indices
+        .iter()
+        .map(|&i| order(i))
+        .filter(|o| {
+            stored
+                .get(&o.id)
+                .is_some_and(|s| s.responsible_unit != o.responsible_unit)
+        })
+        .map(|o| o.id)
+        .collect();
+    let (log_snapshots, mut log_hashes) = if handed.is_empty() {
+        Default::default()
+    } else {
+        (
+            views::load_log_snapshots(conn, &handed)?,
+            views::load_log_hashes(conn, &handed)?,
+        )
+    };
 
     // Per order, the messages in version order (arrival order within a version).
     let mut by_order: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
@@ -47,14 +75,28 @@ pub(super) fn apply(
     let mut finals: Vec<(&JobOrder, Applied)> = Vec::new();
     let mut changed_sharing: Vec<Uuid> = Vec::new();
     let mut former: Vec<FormerUnit<'_>> = Vec::new();
+    let mut seen_after: Vec<(Uuid, Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut log_hashes_after: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)> = Vec::new();
     for (id, mut group) in by_order {
         group.sort_by_key(|&i| (order(i).version, i));
         let mut current = stored.remove(&id);
         let before: BTreeSet<Unit> = stored_sharing.remove(&id).unwrap_or_default();
         let mut sharing = before.clone();
+        let (total, undecided) = logs.get(&id).copied().unwrap_or((0, 0));
         let context = Context {
-            has_mediation_entries: with_entries.contains(&id),
+            has_mediation_entries: total > 0,
         };
+        let mut seen: Option<Seen> = match (&current, hashes.remove(&id)) {
+            (Some(c), Some((responsible_hash, shared_hash))) => Some(Seen {
+                responsible: c.responsible_unit.clone(),
+                shared: before.clone(),
+                responsible_hash,
+                shared_hash,
+            }),
+            _ => None,
+        };
+        let expired_at = expired.get(&id).copied().flatten();
+        let mut unit_log_hashes = log_hashes.remove(&id);
         let mut last_applied: Option<(&JobOrder, Applied)> = None;
         for i in group {
             let o = order(i);
@@ -73,6 +115,46 @@ pub(super) fn apply(
                             o.updated_at,
                         ));
                     }
+                    // Who is told what.
+                    let inbound = messages[i].message_id.as_str();
+                    let extras = OrderExtras {
+                        coordinator_reassignment_needed: applied.coordinator_reassignment_needed,
+                        expired_at,
+                        undecided_candidates: undecided,
+                    };
+                    let (notifications, told) = order_changes(
+                        seen.as_ref(),
+                        &o.responsible_unit,
+                        &now,
+                        responsible_order_view(&o.wire, extras),
+                        shared_order_view(&o.wire, expired_at),
+                        |reason| revoked_view(&o.wire.job_order_id, o.wire.version, reason),
+                    );
+                    effects.notify(inbound, id, o.version, &notifications);
+                    let before = current.as_ref().map(|c| (c.status, &c.responsible_unit));
+                    for (event, data) in lifecycle(before, &o.wire) {
+                        let row = effects
+                            .composer
+                            .lifecycle(inbound, id, o.version, event, &data);
+                        effects.outbox.push(row);
+                    }
+                    if applied.handed_over_from.is_some() {
+                        if let Some(log) = log_snapshots.get(&id) {
+                            let responsible = &o.responsible_unit;
+                            let viewers = log_viewers(log, responsible)
+                                .into_iter()
+                                .map(|u| {
+                                    let v = log_view(log, &u, responsible);
+                                    (u, v)
+                                })
+                                .collect();
+                            let (notifications, after) =
+                                log_changes(&unit_log_hashes.take().unwrap_or_default(), viewers);
+                            effects.notify(inbound, id, o.version, &notifications);
+                            unit_log_hashes = Some(after);
+                        }
+                    }
+                    seen = Some(told);
                     sharing = now;
                     current = Some(StoredOrder::after(o, &applied));
                     last_applied = Some((o, applied));
@@ -83,8 +165,16 @@ pub(super) fn apply(
                 Decision::Reject(r) => Outcome::Rejected(r),
             });
         }
-        if last_applied.is_some() && sharing != before {
-            changed_sharing.push(id);
+        if last_applied.is_some() {
+            if sharing != before {
+                changed_sharing.push(id);
+            }
+            if let Some(told) = seen {
+                seen_after.push((id, told.responsible_hash, told.shared_hash));
+            }
+            if let Some(h) = unit_log_hashes {
+                log_hashes_after.push((id, h));
+            }
         }
         finals.extend(last_applied);
     }
@@ -97,6 +187,8 @@ pub(super) fn apply(
         .collect();
     replace_sharing(conn, &sharing_finals)?;
     record_former_units(conn, &former)?;
+    views::save_order_hashes(conn, &seen_after)?;
+    views::save_log_hashes(conn, &log_hashes_after)?;
     Ok(())
 }
 
@@ -164,18 +256,17 @@ fn record_former_units(conn: &mut PgConnection, rows: &[FormerUnit<'_>]) -> Quer
     Ok(())
 }
 
-/// The orders among `ids` whose mediation log has any entry.
-fn orders_with_mediation_entries(
-    conn: &mut PgConnection,
-    ids: &[Uuid],
-) -> QueryResult<HashSet<Uuid>> {
-    Ok(mediation_logs::table
-        .select(mediation_logs::job_order_id)
+/// Per order among `ids` with a log: its entries in all, and the undecided.
+fn log_counts(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, (i32, i32)>> {
+    let rows: Vec<(Uuid, i32, i32)> = mediation_logs::table
+        .select((
+            mediation_logs::job_order_id,
+            mediation_logs::total,
+            mediation_logs::undecided,
+        ))
         .filter(mediation_logs::job_order_id.eq_any(ids))
-        .filter(mediation_logs::total.gt(0))
-        .load::<Uuid>(conn)?
-        .into_iter()
-        .collect())
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(id, t, u)| (id, (t, u))).collect())
 }
 
 #[derive(Queryable)]
@@ -192,9 +283,16 @@ struct StoredRow {
     coordinator_allowed: bool,
     closed_at: Option<DateTime<Utc>>,
     coordinator_allowed_since: DateTime<Utc>,
+    expired_at: Option<DateTime<Utc>>,
 }
 
-fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, StoredOrder>> {
+/// The stored orders among `ids`, and when each expired.
+type Stored = (
+    HashMap<Uuid, StoredOrder>,
+    HashMap<Uuid, Option<DateTime<Utc>>>,
+);
+
+fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Stored> {
     let rows: Vec<StoredRow> = job_orders::table
         .select((
             job_orders::id,
@@ -209,10 +307,12 @@ fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uui
             job_orders::coordinator_allowed,
             job_orders::closed_at,
             job_orders::coordinator_allowed_since,
+            job_orders::expired_at,
         ))
         .filter(job_orders::id.eq_any(ids))
         .load(conn)?;
-    Ok(rows
+    let expired = rows.iter().map(|r| (r.id, r.expired_at)).collect();
+    let stored = rows
         .into_iter()
         .map(|r| {
             let order = StoredOrder {
@@ -233,7 +333,8 @@ fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uui
             };
             (r.id, order)
         })
-        .collect())
+        .collect();
+    Ok((stored, expired))
 }
 
 #[derive(Insertable)]
@@ -280,6 +381,7 @@ struct JobOrderRow<'a> {
     handover_coordinator_id: Option<&'a str>,
     closed_at: Option<DateTime<Utc>>,
     coordinator_allowed_since: DateTime<Utc>,
+    snapshot: serde_json::Value,
 }
 
 impl<'a> JobOrderRow<'a> {
@@ -331,6 +433,7 @@ impl<'a> JobOrderRow<'a> {
             handover_coordinator_id: applied.handover_coordinator_id.as_deref(),
             closed_at: applied.timeline.closed_at,
             coordinator_allowed_since: applied.timeline.coordinator_allowed_since,
+            snapshot: serde_json::to_value(&o.wire).expect("wire structs serialize"),
         }
     }
 }
@@ -386,6 +489,7 @@ fn upsert_orders(conn: &mut PgConnection, finals: &[(&JobOrder, Applied)]) -> Qu
                 j::handover_coordinator_id.eq(excluded(j::handover_coordinator_id)),
                 j::closed_at.eq(excluded(j::closed_at)),
                 j::coordinator_allowed_since.eq(excluded(j::coordinator_allowed_since)),
+                j::snapshot.eq(excluded(j::snapshot)),
                 j::applied_at.eq(diesel::dsl::now),
             ));
         // `ON CONFLICT (id) DO UPDATE SET … WHERE job_orders.version <

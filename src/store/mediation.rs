@@ -10,11 +10,14 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::apply::{Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
+use super::apply::{Effects, Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
 use super::schema::{
     job_order_former_units, job_order_sharing, job_orders, mediation_entries,
     mediation_entry_history, mediation_logs,
 };
+use super::views;
+use crate::contract::joborder::JobOrderData;
+use crate::domain::fanout::{log_changes, Event, Notification};
 use crate::domain::joborder::{ChangedBy, Timeline};
 use crate::domain::mediationlog::{
     decide, Entry, EntryStatus, FormerRole, LogDecision, MediationLog, OrderFacts, StatusChange,
@@ -23,14 +26,19 @@ use crate::domain::mediationlog::{
 use crate::domain::rejection::{ErrorCode, Rejection};
 use crate::domain::status::StatusKind;
 use crate::domain::unit::Unit;
+use crate::domain::views::{log_view, log_viewers, responsible_order_view, OrderExtras};
 
 /// Decides and writes the mediation log snapshots `messages[i]` for `i` in
-/// `indices` (first deliveries of new message ids), filling `outcomes`.
+/// `indices` (first deliveries of new message ids), filling `outcomes`, and
+/// adds the notifications of each applied version to `effects`: the log
+/// views that changed, and the responsible unit's order view when its count
+/// of undecided candidates changed.
 pub(super) fn apply(
     conn: &mut PgConnection,
     messages: &[Inbound],
     indices: &[usize],
     outcomes: &mut [Option<Outcome>],
+    effects: &mut Effects<'_>,
 ) -> QueryResult<()> {
     let log = |i: usize| match &messages[i].payload {
         Payload::MediationLog(l) => l,
@@ -42,6 +50,12 @@ pub(super) fn apply(
     };
     let facts = load_order_facts(conn, &ids)?;
     let mut stored = load_stored_logs(conn, &ids)?;
+    let known: Vec<Uuid> = facts.keys().copied().collect();
+    let view_facts = load_view_facts(conn, &known)?;
+    let mut order_hashes = views::load_order_hashes(conn, &known)?;
+    let mut log_hashes = views::load_log_hashes(conn, &known)?;
+    let mut order_hashes_after: Vec<(Uuid, Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut log_hashes_after: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)> = Vec::new();
 
     let mut by_order: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
     for &i in indices {
@@ -62,6 +76,9 @@ pub(super) fn apply(
         group.sort_by_key(|&i| (log(i).version, i));
         let mut current = stored.remove(&id);
         let mut last_applied = None;
+        let view_of = view_facts.get(&id).expect("a known order has its snapshot");
+        let mut unit_hashes = log_hashes.remove(&id).unwrap_or_default();
+        let (mut responsible_hash, shared_hash) = order_hashes.remove(&id).unwrap_or_default();
         for i in group {
             let l = log(i);
             outcomes[i] = Some(match decide(current.as_ref(), order, l) {
@@ -72,6 +89,37 @@ pub(super) fn apply(
                             .into_iter()
                             .map(|c| HistoryRow::new(l, message_id, c)),
                     );
+                    // Who is told what: each viewer's log view, and the
+                    // responsible unit's order view (its undecided count).
+                    let responsible = &order.responsible_unit;
+                    let viewers = log_viewers(&l.wire, responsible)
+                        .into_iter()
+                        .map(|u| {
+                            let v = log_view(&l.wire, &u, responsible);
+                            (u, v)
+                        })
+                        .collect();
+                    let (mut notifications, after) = log_changes(&unit_hashes, viewers);
+                    unit_hashes = after;
+                    let order_view = responsible_order_view(
+                        &view_of.snapshot,
+                        OrderExtras {
+                            coordinator_reassignment_needed: view_of
+                                .coordinator_reassignment_needed,
+                            expired_at: view_of.expired_at,
+                            undecided_candidates: l.counts().undecided,
+                        },
+                    );
+                    let hash = order_view.content_hash();
+                    if hash != responsible_hash {
+                        responsible_hash = hash;
+                        notifications.push(Notification {
+                            event: Event::JobOrderUpdated,
+                            recipients: vec![responsible.clone()],
+                            view: order_view,
+                        });
+                    }
+                    effects.notify(message_id, id, view_of.version, &notifications);
                     current = Some(StoredLog::after(l));
                     last_applied = Some(l);
                     Outcome::Applied
@@ -82,9 +130,15 @@ pub(super) fn apply(
                 LogDecision::Wait(r) => Outcome::NotYet(r),
             });
         }
+        if last_applied.is_some() {
+            order_hashes_after.push((id, responsible_hash, shared_hash));
+            log_hashes_after.push((id, unit_hashes));
+        }
         finals.extend(last_applied);
     }
     upsert_logs(conn, &finals)?;
+    views::save_order_hashes(conn, &order_hashes_after)?;
+    views::save_log_hashes(conn, &log_hashes_after)?;
     upsert_entries(conn, &finals)?;
     for chunk in history.chunks(ROWS_PER_STATEMENT) {
         // No ON CONFLICT: the inbox and the version guard make each change
@@ -94,6 +148,40 @@ pub(super) fn apply(
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// What the responsible unit's order view is made of.
+struct ViewFacts {
+    snapshot: JobOrderData,
+    version: i64,
+    coordinator_reassignment_needed: bool,
+    expired_at: Option<DateTime<Utc>>,
+}
+
+fn load_view_facts(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, ViewFacts>> {
+    type Row = (Uuid, serde_json::Value, i64, bool, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = job_orders::table
+        .select((
+            job_orders::id,
+            job_orders::snapshot,
+            job_orders::version,
+            job_orders::coordinator_reassignment_needed,
+            job_orders::expired_at,
+        ))
+        .filter(job_orders::id.eq_any(ids))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, snapshot, version, needed, expired_at)| {
+            let facts = ViewFacts {
+                snapshot: serde_json::from_value(snapshot).expect("stored snapshots are canonical"),
+                version,
+                coordinator_reassignment_needed: needed,
+                expired_at,
+            };
+            (id, facts)
+        })
+        .collect())
 }
 
 #[derive(Queryable)]
@@ -238,6 +326,7 @@ fn upsert_logs(conn: &mut PgConnection, finals: &[&MediationLog]) -> QueryResult
                 m::total.eq(c.total),
                 m::awaiting_approval.eq(c.awaiting_approval),
                 m::undecided.eq(c.undecided),
+                m::snapshot.eq(serde_json::to_value(&l.wire).expect("wire structs serialize")),
             )
         })
         .collect();
@@ -252,6 +341,7 @@ fn upsert_logs(conn: &mut PgConnection, finals: &[&MediationLog]) -> QueryResult
                 m::total.eq(excluded(m::total)),
                 m::awaiting_approval.eq(excluded(m::awaiting_approval)),
                 m::undecided.eq(excluded(m::undecided)),
+                m::snapshot.eq(excluded(m::snapshot)),
                 m::applied_at.eq(diesel::dsl::now),
             ));
         diesel::query_dsl::methods::FilterDsl::filter(upsert, m::version.lt(excluded(m::version)))

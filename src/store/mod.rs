@@ -4,7 +4,9 @@ mod apply;
 pub mod db;
 mod joborders;
 mod mediation;
+pub mod outbox;
 pub mod schema;
+mod views;
 
-pub use apply::{apply_batch, lock_key, Inbound, Outcome, Payload};
+pub use apply::{apply_batch, lock_key, BatchResult, Inbound, Outcome, Payload};
 pub use db::PgPool;

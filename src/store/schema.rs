@@ -46,6 +46,24 @@ diesel::table! {
         applied_at -> Timestamptz,
         closed_at -> Nullable<Timestamptz>,
         coordinator_allowed_since -> Timestamptz,
+        snapshot -> Jsonb,
+    }
+}
+
+diesel::table! {
+    order_views (job_order_id) {
+        job_order_id -> Uuid,
+        responsible_hash -> Bytea,
+        shared_hash -> Bytea,
+    }
+}
+
+diesel::table! {
+    mediation_log_views (job_order_id, unit_type, unit_code) {
+        job_order_id -> Uuid,
+        unit_type -> Text,
+        unit_code -> Text,
+        view_hash -> Bytea,
     }
 }
 
@@ -101,6 +119,7 @@ diesel::table! {
         undecided -> Int4,
         first_seen_at -> Timestamptz,
         applied_at -> Timestamptz,
+        snapshot -> Jsonb,
     }
 }
 
@@ -153,5 +172,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     mediation_logs,
     mediation_entries,
-    mediation_entry_history
+    mediation_entry_history,
+    order_views,
+    mediation_log_views
 );

@@ -17,7 +17,7 @@ use crate::amqp::publisher::Outgoing;
 use crate::contract::envelope::{self, InboundType};
 use crate::domain::rejection::{ErrorCode, Rejection};
 use crate::domain::{joborder, mediationlog};
-use crate::store::{self, Inbound, Outcome, Payload, PgPool};
+use crate::store::{self, Inbound, Outcome, Payload};
 
 /// A fault of the database, not of the messages.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +100,7 @@ async fn handle_inner(
     let mut poisoned = vec![false; deliveries.len()];
     if !valid.is_empty() {
         let started = Instant::now();
-        let applied = apply(&consumer.pool, &consumer.queue, Arc::from(valid), shutdown).await;
+        let applied = apply(consumer, Arc::from(valid), shutdown).await;
         metrics::histogram!("jobsync_apply_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         let Some(applied) = applied else {
@@ -108,7 +108,11 @@ async fn handle_inner(
             // the broker redelivers it all.
             return Ok(());
         };
-        for (j, outcome) in applied.into_iter().enumerate() {
+        if applied.outbox_rows > 0 {
+            consumer.relay.notify_one();
+        }
+        metrics::counter!("jobsync_cpr_redactions_total").increment(applied.redactions as u64);
+        for (j, outcome) in applied.outcomes.into_iter().enumerate() {
             let i = valid_index[j];
             match outcome {
                 Some(o) => outcomes[i] = Some(o),
@@ -260,33 +264,48 @@ pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<Inbound, 
     })
 }
 
-/// Applies `messages`, waiting out database faults. Per message, `None`
-/// marks one that fails on its own on a healthy database. `None` overall
-/// when stopped before the database came back.
+/// What applying a batch gave: per message its outcome (`None` for one
+/// that fails on its own on a healthy database), and what was written for
+/// the relay.
+#[derive(Default)]
+struct Applied {
+    outcomes: Vec<Option<Outcome>>,
+    outbox_rows: usize,
+    redactions: usize,
+}
+
+/// Applies `messages`, waiting out database faults. `None` when stopped
+/// before the database came back.
 async fn apply(
-    pool: &PgPool,
-    queue: &str,
+    consumer: &Consumer,
     messages: Arc<[Inbound]>,
     shutdown: &CancellationToken,
-) -> Option<Vec<Option<Outcome>>> {
+) -> Option<Applied> {
     let mut delays = super::reconnect_backoff();
     let mut failed_attempts = 0;
     loop {
         let result = {
-            let pool = pool.clone();
-            let queue = queue.to_owned();
+            let pool = consumer.pool.clone();
+            let queue = consumer.queue.clone();
+            let topology = consumer.settings.topology.clone();
             let messages = messages.clone();
             tokio::task::spawn_blocking(move || {
                 let mut conn = pool
                     .get()
                     .map_err(|e| DbFault::Unavailable(e.to_string()))?;
-                store::apply_batch(&mut conn, &queue, &messages).map_err(classify)
+                store::apply_batch(&mut conn, &topology, &queue, &messages).map_err(classify)
             })
             .await
             .unwrap_or_else(|e| Err(DbFault::Failed(format!("the apply task panicked: {e}"))))
         };
         let fault = match result {
-            Ok(outcomes) => return Some(outcomes.into_iter().map(Some).collect()),
+            Ok(r) => {
+                return Some(Applied {
+                    outcomes: r.outcomes.into_iter().map(Some).collect(),
+                    outbox_rows: r.outbox_rows,
+                    redactions: r.redactions,
+                })
+            }
             Err(fault) => fault,
         };
         if let DbFault::Failed(_) = fault {
@@ -294,15 +313,21 @@ async fn apply(
             if failed_attempts >= FAILED_ATTEMPTS_BEFORE_SPLIT {
                 if messages.len() == 1 {
                     tracing::error!(error = %fault, message.id = %messages[0].message_id, "a message fails to apply on its own");
-                    return Some(vec![None]);
+                    return Some(Applied {
+                        outcomes: vec![None],
+                        ..Applied::default()
+                    });
                 }
                 tracing::warn!(error = %fault, "a batch keeps failing; applying its messages one by one");
-                let mut outcomes = Vec::with_capacity(messages.len());
+                let mut all = Applied::default();
                 for m in messages.iter() {
                     let single: Arc<[Inbound]> = Arc::from(vec![m.clone()]);
-                    outcomes.extend(Box::pin(apply(pool, queue, single, shutdown)).await?);
+                    let one = Box::pin(apply(consumer, single, shutdown)).await?;
+                    all.outcomes.extend(one.outcomes);
+                    all.outbox_rows += one.outbox_rows;
+                    all.redactions += one.redactions;
                 }
-                return Some(outcomes);
+                return Some(all);
             }
         }
         let wait = delays.next().unwrap_or(Duration::from_secs(30));

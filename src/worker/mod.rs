@@ -3,8 +3,10 @@
 //! one transaction, dead-letters the rejected messages and acknowledges.
 
 mod batch;
+mod relay;
 mod retry;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,6 +14,7 @@ use futures_util::StreamExt;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::Connection;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -168,6 +171,7 @@ async fn consume_on(
     let _ = bounded(declare_channel.close(200, "declared".into())).await;
     tracing::info!(amqp.url = %redact_url(&settings.amqp.url), "connected to the broker; topology declared");
 
+    let wake = Arc::new(Notify::new());
     let mut consumers = Vec::new();
     for (queue, expects) in [
         (
@@ -185,13 +189,28 @@ async fn consume_on(
             settings: settings.clone(),
             pool: pool.clone(),
             publisher: Publisher::open(connection).await?,
+            relay: wake.clone(),
         });
     }
     // Both queues on one connection, each on channels of its own; the first
     // to lose its channel ends the session, and the supervisor reconnects.
-    futures_util::future::try_join_all(consumers.iter().map(|c| c.run(connection, shutdown)))
-        .await
-        .map(drop)
+    // The relay publishes what they commit, and when they have stopped,
+    // what is left.
+    let done = CancellationToken::new();
+    let consuming = async {
+        let result = futures_util::future::try_join_all(
+            consumers.iter().map(|c| c.run(connection, shutdown)),
+        )
+        .await;
+        done.cancel();
+        result.map(drop)
+    };
+    if settings.relay {
+        let relaying = relay::run(settings, connection, wake.clone(), done.clone());
+        tokio::try_join!(consuming, relaying).map(drop)
+    } else {
+        consuming.await
+    }
 }
 
 /// One consumed queue.
@@ -201,6 +220,8 @@ struct Consumer {
     settings: Settings,
     pool: PgPool,
     publisher: Publisher,
+    /// Woken after a commit that wrote outbox rows.
+    relay: Arc<Notify>,
 }
 
 impl Consumer {

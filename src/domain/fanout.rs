@@ -1,0 +1,233 @@
+//! Who is told what (section 5.1): each unit's view before and after a change
+//! is compared, and only a unit whose view changed is notified. Units that
+//! lose the order are told so. Units that get the same view are told with
+//! one message. Pure: the caller stores what each unit last saw.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+
+use super::status::StatusKind;
+use super::unit::Unit;
+use super::views::View;
+use crate::contract::joborder::JobOrderData;
+
+/// The notification events of section 5.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Event {
+    JobOrderUpdated,
+    JobOrderRevoked,
+    JobOrderExpired,
+    MediationLogUpdated,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::JobOrderUpdated => "joborder.updated",
+            Event::JobOrderRevoked => "joborder.revoked",
+            Event::JobOrderExpired => "joborder.expired",
+            Event::MediationLogUpdated => "mediationlog.updated",
+        }
+    }
+}
+
+/// One notification: the same `view` to every unit in `recipients`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub event: Event,
+    pub recipients: Vec<Unit>,
+    pub view: View,
+}
+
+/// What the units that can see an order were last told of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub responsible: Unit,
+    pub shared: BTreeSet<Unit>,
+    /// Content hash of the responsible unit's last view.
+    pub responsible_hash: Vec<u8>,
+    /// Content hash of the last view every unit in `shared` got.
+    pub shared_hash: Vec<u8>,
+}
+
+/// Why a unit lost an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    Unshared,
+    HandedOver,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::Unshared => "unshared",
+            RevokeReason::HandedOver => "handed_over",
+        }
+    }
+}
+
+/// The notifications of an order going from `before` (what its units were
+/// last told; `None` for an order nobody was told of) to `responsible` and
+/// `shared` with these views; and what the units have been told after them.
+pub fn order_changes(
+    before: Option<&Seen>,
+    responsible: &Unit,
+    shared: &BTreeSet<Unit>,
+    responsible_view: View,
+    shared_view: View,
+    revoked: impl Fn(RevokeReason) -> View,
+) -> (Vec<Notification>, Seen) {
+    let mut out = Vec::new();
+    let responsible_hash = responsible_view.content_hash();
+    let shared_hash = shared_view.content_hash();
+    let told_responsible = before
+        .is_some_and(|b| &b.responsible == responsible && b.responsible_hash == responsible_hash);
+    if !told_responsible {
+        out.push(Notification {
+            event: Event::JobOrderUpdated,
+            recipients: vec![responsible.clone()],
+            view: responsible_view,
+        });
+    }
+    let newly: Vec<Unit> = shared
+        .iter()
+        .filter(|u| !before.is_some_and(|b| b.shared.contains(*u) && b.shared_hash == shared_hash))
+        .cloned()
+        .collect();
+    if !newly.is_empty() {
+        out.push(Notification {
+            event: Event::JobOrderUpdated,
+            recipients: newly,
+            view: shared_view,
+        });
+    }
+    if let Some(b) = before {
+        if &b.responsible != responsible && !shared.contains(&b.responsible) {
+            out.push(Notification {
+                event: Event::JobOrderRevoked,
+                recipients: vec![b.responsible.clone()],
+                view: revoked(RevokeReason::HandedOver),
+            });
+        }
+        let unshared: Vec<Unit> = b
+            .shared
+            .iter()
+            .filter(|u| !shared.contains(*u) && *u != responsible)
+            .cloned()
+            .collect();
+        if !unshared.is_empty() {
+            out.push(Notification {
+                event: Event::JobOrderRevoked,
+                recipients: unshared,
+                view: revoked(RevokeReason::Unshared),
+            });
+        }
+    }
+    let seen = Seen {
+        responsible: responsible.clone(),
+        shared: shared.clone(),
+        responsible_hash,
+        shared_hash,
+    };
+    (out, seen)
+}
+
+/// The data of `joborder.revoked`.
+pub fn revoked_view(job_order_id: &str, version: u64, reason: RevokeReason) -> View {
+    View {
+        data: json!({"job_order_id": job_order_id, "version": version, "reason": reason.as_str()}),
+        redactions: 0,
+    }
+}
+
+/// The notifications of a log whose viewers now get `views` (viewer → view),
+/// given the content hash each unit last got (`before`); and the hashes
+/// after them. A unit that no longer sees the log is dropped silently (it
+/// lost the order, and was told so).
+pub fn log_changes(
+    before: &BTreeMap<Unit, Vec<u8>>,
+    views: Vec<(Unit, View)>,
+) -> (Vec<Notification>, BTreeMap<Unit, Vec<u8>>) {
+    let mut out = Vec::new();
+    let mut after = BTreeMap::new();
+    for (unit, view) in views {
+        let hash = view.content_hash();
+        if before.get(&unit) != Some(&hash) {
+            out.push(Notification {
+                event: Event::MediationLogUpdated,
+                recipients: vec![unit.clone()],
+                view,
+            });
+        }
+        after.insert(unit, hash);
+    }
+    (out, after)
+}
+
+/// The lifecycle events of section 5.4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Created,
+    Closed,
+    Reopened,
+    HandedOver,
+    Expired,
+}
+
+impl Lifecycle {
+    /// The routing key on the events exchange (and the event name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Created => "joborder.created",
+            Lifecycle::Closed => "joborder.closed",
+            Lifecycle::Reopened => "joborder.reopened",
+            Lifecycle::HandedOver => "joborder.handed-over",
+            Lifecycle::Expired => "joborder.expired",
+        }
+    }
+}
+
+/// The lifecycle events of applying `after` on top of an order that had
+/// `before` (status and responsible unit; `None` when first seen), each with
+/// its data: no free text, no personal data.
+pub fn lifecycle(
+    before: Option<(StatusKind, &Unit)>,
+    after: &JobOrderData,
+) -> Vec<(Lifecycle, Value)> {
+    let status = StatusKind::parse(&after.status).expect("a stored snapshot was validated");
+    let responsible = super::views::responsible_unit(after);
+    let data = |extra: Option<(&Unit, &Unit)>| {
+        let mut d = json!({
+            "job_order_id": after.job_order_id,
+            "version": after.version,
+            "status": after.status,
+            "status_reason": after.status_reason,
+            "responsible_unit": after.responsible_unit,
+        });
+        if let Some((from, to)) = extra {
+            d["from"] = json!({"type": from.kind().as_str(), "code": from.code()});
+            d["to"] = json!({"type": to.kind().as_str(), "code": to.code()});
+        }
+        d
+    };
+    let mut out = Vec::new();
+    match before {
+        None => out.push((Lifecycle::Created, data(None))),
+        Some((old_status, old_responsible)) => {
+            if old_status != StatusKind::Closed && status == StatusKind::Closed {
+                out.push((Lifecycle::Closed, data(None)));
+            }
+            if old_status == StatusKind::Closed && status != StatusKind::Closed {
+                out.push((Lifecycle::Reopened, data(None)));
+            }
+            if old_responsible != &responsible {
+                out.push((
+                    Lifecycle::HandedOver,
+                    data(Some((old_responsible, &responsible))),
+                ));
+            }
+        }
+    }
+    out
+}

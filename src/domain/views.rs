@@ -1,0 +1,219 @@
+//! The views of section 5.2: what each unit may see of an order and of its
+//! mediation log, as pure functions of the stored state, with every CPR
+//! number in free text replaced (section 5.3).
+//!
+//! A view is a JSON object (the `data` of a notification). Its *content
+//! hash* leaves out what changes with every version (`version`,
+//! `updated_at`), so that a unit is told only when something it can see
+//! changed.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::cpr;
+use super::fields::canonical_timestamp;
+use super::mediationlog::{Counts, EntryStatus};
+use super::unit::Unit;
+use crate::contract::joborder::JobOrderData;
+use crate::contract::mediationlog::MediationLogData;
+
+/// A view with the number of CPR numbers replaced in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub data: Value,
+    pub redactions: usize,
+}
+
+impl View {
+    fn redacted(mut data: Value, free_text: &[&[&str]]) -> View {
+        let redactions = free_text
+            .iter()
+            .map(|path| redact_at(&mut data, path))
+            .sum();
+        View { data, redactions }
+    }
+
+    /// SHA-256 of the view without the fields that change with every
+    /// version: equal hashes mean the unit sees nothing new.
+    pub fn content_hash(&self) -> Vec<u8> {
+        let mut data = self.data.clone();
+        if let Some(object) = data.as_object_mut() {
+            object.remove("version");
+            object.remove("updated_at");
+        }
+        Sha256::digest(serde_json::to_vec(&data).expect("JSON values serialize")).to_vec()
+    }
+}
+
+/// The free-text fields of an order view, by path. Ids, codes, e-mail
+/// addresses, phone numbers, dates and enumerations are not free text.
+const ORDER_FREE_TEXT: &[&[&str]] = &[
+    &["request_id"],
+    &["title"],
+    &["occupation", "name"],
+    &["occupation", "alias"],
+    &["occupation", "code"],
+    &["employer", "name"],
+    &["contact", "name"],
+    &["coordinator", "id"],
+    &["coordinator", "name"],
+    &["descriptions", "tasks"],
+    &["descriptions", "qualifications_and_pay"],
+    &["descriptions", "working_hours"],
+    &["status_comment"],
+];
+
+/// What a view of an order adds to the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderExtras {
+    pub coordinator_reassignment_needed: bool,
+    pub expired_at: Option<DateTime<Utc>>,
+    pub undecided_candidates: i32,
+}
+
+/// The responsible unit's view: everything in the snapshot, plus
+/// `coordinator_reassignment_needed`, `expired_at` and
+/// `undecided_candidates`.
+pub fn responsible_order_view(snapshot: &JobOrderData, extras: OrderExtras) -> View {
+    let mut data = serde_json::to_value(snapshot).expect("wire structs serialize");
+    let object = data.as_object_mut().expect("a snapshot is an object");
+    object.insert(
+        "coordinator_reassignment_needed".into(),
+        extras.coordinator_reassignment_needed.into(),
+    );
+    object.insert("expired_at".into(), timestamp(extras.expired_at));
+    object.insert(
+        "undecided_candidates".into(),
+        extras.undecided_candidates.into(),
+    );
+    View::redacted(data, ORDER_FREE_TEXT)
+}
+
+/// The view of any other unit that can see the order: never the contact
+/// person, the qualifications/pay and working-hours texts, the status
+/// comment, the P-number or the other units it is shared with.
+pub fn shared_order_view(s: &JobOrderData, expired_at: Option<DateTime<Utc>>) -> View {
+    let data = json!({
+        "job_order_id": s.job_order_id,
+        "version": s.version,
+        "request_id": s.request_id,
+        "title": s.title,
+        "occupation": s.occupation,
+        "employer": {"cvr": s.employer.cvr, "name": s.employer.name},
+        "responsible_unit": s.responsible_unit,
+        "coordinator": s.coordinator,
+        "coordinator_allowed": s.coordinator_allowed,
+        "descriptions": {"tasks": s.descriptions.tasks},
+        "continuous": s.continuous,
+        "positions": s.positions,
+        "expected_start": s.expected_start,
+        "mediation_deadline": s.mediation_deadline,
+        "status": s.status,
+        "status_reason": s.status_reason,
+        "sharing": {"scope": s.sharing.scope},
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+        "expired_at": timestamp(expired_at),
+    });
+    View::redacted(data, ORDER_FREE_TEXT)
+}
+
+/// The units that can see the order besides the responsible one.
+pub fn shared_units(snapshot: &JobOrderData) -> Vec<Unit> {
+    snapshot
+        .sharing
+        .units
+        .iter()
+        .filter_map(|u| Unit::from_stored(&u.kind, &u.code))
+        .collect()
+}
+
+/// The responsible unit of a stored snapshot.
+pub fn responsible_unit(snapshot: &JobOrderData) -> Unit {
+    Unit::from_stored(
+        &snapshot.responsible_unit.kind,
+        &snapshot.responsible_unit.code,
+    )
+    .expect("a stored snapshot was validated")
+}
+
+/// `viewer`'s view of the log of an order whose responsible unit is
+/// `responsible`: every entry for the responsible unit; only the entries it
+/// registered, without `note`, for any other unit. The counts are over the
+/// entries shown.
+pub fn log_view(log: &MediationLogData, viewer: &Unit, responsible: &Unit) -> View {
+    let full = viewer == responsible;
+    let mut entries = Vec::new();
+    let mut shown = Vec::new();
+    for e in &log.entries {
+        let registered_by = Unit::from_stored(&e.registered_by.kind, &e.registered_by.code);
+        if !full && registered_by.as_ref() != Some(viewer) {
+            continue;
+        }
+        let mut value = serde_json::to_value(e).expect("wire structs serialize");
+        if !full {
+            value.as_object_mut().expect("an object").remove("note");
+        }
+        entries.push(value);
+        let status = EntryStatus::parse(&e.status).expect("a stored log was validated");
+        shown.push((status, e.cv_active));
+    }
+    let counts = Counts::of(shown);
+    let data = json!({
+        "job_order_id": log.job_order_id,
+        "version": log.version,
+        "entries": entries,
+        "total": counts.total,
+        "awaiting_approval": counts.awaiting_approval,
+        "undecided": counts.undecided,
+    });
+    View::redacted(
+        data,
+        &[&["entries", "*", "person_ref"], &["entries", "*", "note"]],
+    )
+}
+
+/// The units that see a log: the responsible unit and every unit with an
+/// entry on it.
+pub fn log_viewers(log: &MediationLogData, responsible: &Unit) -> Vec<Unit> {
+    let mut units = vec![responsible.clone()];
+    for e in &log.entries {
+        if let Some(u) = Unit::from_stored(&e.registered_by.kind, &e.registered_by.code) {
+            if !units.contains(&u) {
+                units.push(u);
+            }
+        }
+    }
+    units
+}
+
+fn timestamp(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| canonical_timestamp(t).into())
+}
+
+/// Replaces CPR numbers in the string(s) at `path` (`*` walks an array).
+fn redact_at(value: &mut Value, path: &[&str]) -> usize {
+    let Some((head, rest)) = path.split_first() else {
+        return match value {
+            Value::String(s) => {
+                let (text, n) = cpr::redact(s);
+                if n > 0 {
+                    *s = text.into_owned();
+                }
+                n
+            }
+            _ => 0,
+        };
+    };
+    match (value, *head) {
+        (Value::Array(items), "*") => items.iter_mut().map(|v| redact_at(v, rest)).sum(),
+        (Value::Object(map), key) => map.get_mut(key).map_or(0, |v| redact_at(v, rest)),
+        _ => 0,
+    }
+}
+
+/// The object at `data`, for tests and callers that add fields.
+pub fn as_object(view: &View) -> &Map<String, Value> {
+    view.data.as_object().expect("views are objects")
+}

@@ -1,0 +1,255 @@
+//! The transactional outbox: notifications and lifecycle events are written
+//! as rows in the transaction that causes them, and a relay publishes them
+//! in id order under publisher confirms and deletes them once confirmed.
+//!
+//! Each row is a whole AMQP message: exchange, routing key, headers (the
+//! `BCC` list when one message goes to several units) and the CloudEvent
+//! body, with a deterministic id.
+
+use chrono::{DateTime, Utc};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::apply::ROWS_PER_STATEMENT;
+use super::schema::outbox;
+use crate::config::Topology;
+use crate::domain::fanout::{Lifecycle, Notification};
+use crate::domain::fields::canonical_timestamp;
+use crate::domain::unit::Unit;
+
+/// The namespace of jobsync's event ids (UUID version 5).
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6a6f_6273_796e_4311_8000_6576_656e_7473);
+
+/// The id of the event `event` for `audience` caused by the inbound message
+/// `inbound_id`: the same inputs always give the same id, so a redelivered
+/// inbound message yields the same ids.
+pub fn event_id(inbound_id: &str, audience: &str, event: &str) -> String {
+    let name = format!("{inbound_id}\n{audience}\n{event}");
+    Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes()).to_string()
+}
+
+/// The audience of a message that goes to several units (in `unit`, the
+/// event id and the routing key): the view they get is the same, and who
+/// else gets it is none of their business.
+pub const SHARED_AUDIENCE: &str = "shared";
+
+/// The routing key of `event` for `unit`: `unit.<type>.<code>.<event>`.
+pub fn unit_routing_key(unit: &Unit, event: &str) -> String {
+    format!("unit.{}.{}.{event}", unit.kind().as_str(), unit.code())
+}
+
+/// A row of the outbox.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub event_id: String,
+    pub exchange: String,
+    pub routing_key: String,
+    pub headers: Value,
+    pub body: Vec<u8>,
+    pub job_order_id: Option<Uuid>,
+}
+
+#[derive(Serialize)]
+struct CloudEvent<'a> {
+    specversion: &'static str,
+    id: &'a str,
+    source: &'static str,
+    #[serde(rename = "type")]
+    kind: String,
+    time: &'a str,
+    subject: String,
+    datacontenttype: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'a str>,
+    joborderversion: i64,
+    data: &'a Value,
+}
+
+/// Builds outbox rows for the changes of one transaction.
+pub struct Composer<'a> {
+    topology: &'a Topology,
+    time: String,
+}
+
+impl<'a> Composer<'a> {
+    pub fn new(topology: &'a Topology, now: DateTime<Utc>) -> Self {
+        Composer {
+            topology,
+            time: canonical_timestamp(now),
+        }
+    }
+
+    /// The row of notification `n`, caused by inbound message `inbound_id`,
+    /// about order `job_order_id` at hub version `order_version`.
+    pub fn notification(
+        &self,
+        inbound_id: &str,
+        job_order_id: Uuid,
+        order_version: i64,
+        n: &Notification,
+    ) -> OutboxRow {
+        let event = n.event.as_str();
+        let (audience, routing_key, headers) = match n.recipients.as_slice() {
+            [one] => (one.to_string(), unit_routing_key(one, event), json!({})),
+            many => {
+                let bcc: Vec<String> = many.iter().map(|u| unit_routing_key(u, event)).collect();
+                (
+                    SHARED_AUDIENCE.to_owned(),
+                    format!("unit.{SHARED_AUDIENCE}.{event}"),
+                    json!({ "BCC": bcc }),
+                )
+            }
+        };
+        let id = event_id(inbound_id, &audience, event);
+        let body = CloudEvent {
+            specversion: "1.0",
+            id: &id,
+            source: "/jobsync",
+            kind: format!("dk.jobsync.{event}"),
+            time: &self.time,
+            subject: job_order_id.to_string(),
+            datacontenttype: "application/json",
+            unit: Some(&audience),
+            joborderversion: order_version,
+            data: &n.view.data,
+        };
+        OutboxRow {
+            body: serde_json::to_vec(&body).expect("events serialize"),
+            event_id: id,
+            exchange: self.topology.notifications_exchange.clone(),
+            routing_key,
+            headers,
+            job_order_id: Some(job_order_id),
+        }
+    }
+
+    /// The row of lifecycle event `event` with `data`.
+    pub fn lifecycle(
+        &self,
+        inbound_id: &str,
+        job_order_id: Uuid,
+        order_version: i64,
+        event: Lifecycle,
+        data: &Value,
+    ) -> OutboxRow {
+        let name = event.as_str();
+        let id = event_id(inbound_id, "events", name);
+        let body = CloudEvent {
+            specversion: "1.0",
+            id: &id,
+            source: "/jobsync",
+            kind: format!("dk.jobsync.{name}"),
+            time: &self.time,
+            subject: job_order_id.to_string(),
+            datacontenttype: "application/json",
+            unit: None,
+            joborderversion: order_version,
+            data,
+        };
+        OutboxRow {
+            body: serde_json::to_vec(&body).expect("events serialize"),
+            event_id: id,
+            exchange: self.topology.events_exchange.clone(),
+            routing_key: name.to_owned(),
+            headers: json!({}),
+            job_order_id: Some(job_order_id),
+        }
+    }
+}
+
+/// Writes `rows` to the outbox, in order.
+pub fn insert(conn: &mut PgConnection, rows: &[OutboxRow]) -> QueryResult<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        diesel::insert_into(outbox::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A row waiting to be published.
+#[derive(Debug, Clone, Queryable)]
+pub struct Pending {
+    pub id: i64,
+    pub event_id: String,
+    pub exchange: String,
+    pub routing_key: String,
+    pub headers: Value,
+    pub body: Vec<u8>,
+}
+
+/// The oldest `limit` rows, in id order.
+pub fn pending(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<Pending>> {
+    outbox::table
+        .select((
+            outbox::id,
+            outbox::event_id,
+            outbox::exchange,
+            outbox::routing_key,
+            outbox::headers,
+            outbox::body,
+        ))
+        .order(outbox::id)
+        .limit(limit)
+        .load(conn)
+}
+
+/// Removes published rows.
+pub fn delete(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<usize> {
+    diesel::delete(outbox::table.filter(outbox::id.eq_any(ids))).execute(conn)
+}
+
+/// How many rows wait, and the age of the oldest in seconds.
+pub fn backlog(conn: &mut PgConnection) -> QueryResult<(i64, f64)> {
+    #[derive(QueryableByName)]
+    struct Backlog {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        pending: i64,
+        #[diesel(sql_type = diesel::sql_types::Double)]
+        oldest_age_s: f64,
+    }
+    let b: Backlog = diesel::sql_query(
+        "SELECT count(*) AS pending, \
+         COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0) AS oldest_age_s \
+         FROM outbox",
+    )
+    .get_result(conn)?;
+    Ok((b.pending, b.oldest_age_s))
+}
+
+/// The session-level advisory lock that makes one instance the relay: only
+/// its holder publishes, so rows go out once and in order even with several
+/// instances running. It is released when the connection closes.
+const RELAY_LOCK: i64 = 0x6a6f_6273_796e_6301;
+
+/// Tries to become the relay on `conn` (a connection kept for it).
+pub fn try_lead(conn: &mut PgConnection) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    let l: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+        .bind::<diesel::sql_types::BigInt, _>(RELAY_LOCK)
+        .get_result(conn)?;
+    Ok(l.locked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_deterministic_and_distinct() {
+        let a = event_id("m-1", "jobcenter:15300", "joborder.updated");
+        assert_eq!(a, event_id("m-1", "jobcenter:15300", "joborder.updated"));
+        assert_ne!(a, event_id("m-2", "jobcenter:15300", "joborder.updated"));
+        assert_ne!(a, event_id("m-1", "jobcenter:16700", "joborder.updated"));
+        assert_ne!(a, event_id("m-1", "jobcenter:15300", "joborder.revoked"));
+        assert_eq!(Uuid::parse_str(&a).unwrap().get_version_num(), 5);
+    }
+}

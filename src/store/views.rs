@@ -1,0 +1,138 @@
+//! What each unit was last told (content hashes of its views), and the
+//! stored snapshots views are rebuilt from.
+
+use std::collections::{BTreeMap, HashMap};
+
+use diesel::pg::upsert::excluded;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::apply::ROWS_PER_STATEMENT;
+use super::schema::{mediation_log_views, mediation_logs, order_views};
+use crate::contract::mediationlog::MediationLogData;
+use crate::domain::unit::Unit;
+
+/// The content hashes of the last view of an order's responsible unit and
+/// of the last view every unit it is shared with got.
+pub type OrderHashes = (Vec<u8>, Vec<u8>);
+
+/// Per order: its [`OrderHashes`].
+pub fn load_order_hashes(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, OrderHashes>> {
+    let rows: Vec<(Uuid, Vec<u8>, Vec<u8>)> = order_views::table
+        .select((
+            order_views::job_order_id,
+            order_views::responsible_hash,
+            order_views::shared_hash,
+        ))
+        .filter(order_views::job_order_id.eq_any(ids))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(id, r, s)| (id, (r, s))).collect())
+}
+
+/// Records the hashes of the views the units of each order last got.
+pub fn save_order_hashes(
+    conn: &mut PgConnection,
+    rows: &[(Uuid, Vec<u8>, Vec<u8>)],
+) -> QueryResult<()> {
+    use order_views::dsl as v;
+    let values: Vec<_> = rows
+        .iter()
+        .map(|(id, r, s)| {
+            (
+                v::job_order_id.eq(*id),
+                v::responsible_hash.eq(r.as_slice()),
+                v::shared_hash.eq(s.as_slice()),
+            )
+        })
+        .collect();
+    for chunk in values.chunks(ROWS_PER_STATEMENT) {
+        diesel::insert_into(order_views::table)
+            .values(chunk)
+            .on_conflict(v::job_order_id)
+            .do_update()
+            .set((
+                v::responsible_hash.eq(excluded(v::responsible_hash)),
+                v::shared_hash.eq(excluded(v::shared_hash)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Per order: each unit's last log view hash.
+pub fn load_log_hashes(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, BTreeMap<Unit, Vec<u8>>>> {
+    let rows: Vec<(Uuid, String, String, Vec<u8>)> = mediation_log_views::table
+        .select((
+            mediation_log_views::job_order_id,
+            mediation_log_views::unit_type,
+            mediation_log_views::unit_code,
+            mediation_log_views::view_hash,
+        ))
+        .filter(mediation_log_views::job_order_id.eq_any(ids))
+        .load(conn)?;
+    let mut out: HashMap<Uuid, BTreeMap<Unit, Vec<u8>>> = HashMap::new();
+    for (id, t, c, hash) in rows {
+        let unit = Unit::from_stored(&t, &c).expect("the CHECK constraint keeps unit types valid");
+        out.entry(id).or_default().insert(unit, hash);
+    }
+    Ok(out)
+}
+
+/// Replaces the log view hashes of each order.
+pub fn save_log_hashes(
+    conn: &mut PgConnection,
+    per_order: &[(Uuid, BTreeMap<Unit, Vec<u8>>)],
+) -> QueryResult<()> {
+    if per_order.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = per_order.iter().map(|(id, _)| *id).collect();
+    diesel::delete(
+        mediation_log_views::table.filter(mediation_log_views::job_order_id.eq_any(&ids)),
+    )
+    .execute(conn)?;
+    let rows: Vec<_> = per_order
+        .iter()
+        .flat_map(|(id, hashes)| {
+            hashes.iter().map(move |(unit, hash)| {
+                (
+                    mediation_log_views::job_order_id.eq(*id),
+                    mediation_log_views::unit_type.eq(unit.kind().as_str()),
+                    mediation_log_views::unit_code.eq(unit.code()),
+                    mediation_log_views::view_hash.eq(hash.as_slice()),
+                )
+            })
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        diesel::insert_into(mediation_log_views::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The stored log snapshots of `ids` that have one.
+pub fn load_log_snapshots(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, MediationLogData>> {
+    let rows: Vec<(Uuid, serde_json::Value)> = mediation_logs::table
+        .select((mediation_logs::job_order_id, mediation_logs::snapshot))
+        .filter(mediation_logs::job_order_id.eq_any(ids))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, snapshot)| {
+            let log = serde_json::from_value(snapshot).expect("stored snapshots are canonical");
+            (id, log)
+        })
+        .collect())
+}

@@ -1,0 +1,237 @@
+//! The outbox relay: publishes committed notifications and events in id
+//! order, pipelined under publisher confirms, and deletes each batch of rows
+//! once the broker confirmed all of it.
+//!
+//! Only one instance publishes at a time: the one holding the relay's
+//! session advisory lock on a connection kept for it. When it stops or its
+//! connection drops, the lock is released and another instance takes over.
+//! A row published but not yet deleted when an instance dies is published
+//! again by the next: notifications are at least once, with the same id.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::{Connection as _, PgConnection};
+use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString};
+use lapin::Connection;
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::SessionError;
+use crate::amqp::publisher::{cloudevent_properties, Outgoing, Publisher};
+use crate::config::{redact_url, Settings};
+use crate::store::outbox::{self, Pending};
+
+/// Rows published per round.
+const ROWS_PER_ROUND: i64 = 1000;
+/// How often an idle relay looks for rows other instances committed.
+const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How often a standby instance tries to become the relay.
+const STANDBY_POLL: Duration = Duration::from_secs(1);
+
+type Shared = Arc<Mutex<PgConnection>>;
+
+/// Runs the relay until `done` (the consumers have stopped) and nothing is
+/// left to publish, or the broker session is lost. `wake` is notified after
+/// a commit that wrote rows.
+pub(super) async fn run(
+    settings: &Settings,
+    connection: &Connection,
+    wake: Arc<Notify>,
+    done: CancellationToken,
+) -> Result<(), SessionError> {
+    let publisher = Publisher::open(connection).await?;
+    let mut backoff = super::reconnect_backoff();
+    loop {
+        let conn = match lead(settings).await {
+            Ok(Some(conn)) => conn,
+            Ok(None) => {
+                // Another instance publishes; stand by.
+                if wait(&done, &wake, STANDBY_POLL).await {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(e) => {
+                let pause = backoff.next().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the outbox relay cannot reach the database; retrying");
+                if wait(&done, &wake, pause).await {
+                    return Ok(());
+                }
+                continue;
+            }
+        };
+        tracing::info!("publishing the outbox (this instance is the relay)");
+        match publish_while_leading(&conn, &publisher, &wake, &done).await {
+            Ok(()) => return Ok(()),
+            Err(RelayError::Broker(e)) => return Err(e),
+            Err(RelayError::Database(e)) => {
+                let pause = backoff.next().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the outbox relay lost the database; retrying");
+                if wait(&done, &wake, pause).await {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+enum RelayError {
+    Broker(SessionError),
+    Database(String),
+}
+
+/// Waits for `wake`, `pause` or `done`; true when done.
+async fn wait(done: &CancellationToken, wake: &Notify, pause: Duration) -> bool {
+    tokio::select! {
+        _ = done.cancelled() => true,
+        _ = wake.notified() => false,
+        _ = tokio::time::sleep(pause) => false,
+    }
+}
+
+/// A connection holding the relay lock, or `None` when another instance
+/// holds it.
+async fn lead(settings: &Settings) -> Result<Option<Shared>, String> {
+    let url = settings.database.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn =
+            PgConnection::establish(&url).map_err(|e| format!("{} ({})", e, redact_url(&url)))?;
+        match outbox::try_lead(&mut conn) {
+            Ok(true) => Ok(Some(Arc::new(Mutex::new(conn)))),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+async fn on_db<T: Send + 'static>(
+    conn: &Shared,
+    f: impl FnOnce(&mut PgConnection) -> diesel::QueryResult<T> + Send + 'static,
+) -> Result<T, RelayError> {
+    let conn = conn.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = conn.lock().expect("the relay connection is not poisoned");
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| RelayError::Database(e.to_string()))?
+    .map_err(|e| RelayError::Database(e.to_string()))
+}
+
+async fn publish_while_leading(
+    conn: &Shared,
+    publisher: &Publisher,
+    wake: &Notify,
+    done: &CancellationToken,
+) -> Result<(), RelayError> {
+    let mut last_gauge = Instant::now() - Duration::from_secs(10);
+    loop {
+        let rows = on_db(conn, |c| outbox::pending(c, ROWS_PER_ROUND)).await?;
+        if rows.is_empty() {
+            if last_gauge.elapsed() >= Duration::from_secs(1) {
+                let (pending, age) = on_db(conn, outbox::backlog).await?;
+                metrics::gauge!("jobsync_outbox_pending").set(pending as f64);
+                metrics::gauge!("jobsync_outbox_oldest_age_seconds").set(age);
+                last_gauge = Instant::now();
+            }
+            if done.is_cancelled() || wait(done, wake, IDLE_POLL).await {
+                // Stopping: publish what is still committed, then leave.
+                let left = on_db(conn, |c| outbox::pending(c, 1)).await?;
+                if left.is_empty() {
+                    return Ok(());
+                }
+            }
+            continue;
+        }
+        let messages: Vec<Outgoing> = rows.iter().map(outgoing).collect();
+        publisher.publish_all(&messages).await.map_err(|e| {
+            RelayError::Broker(SessionError::Lost(
+                anyhow::Error::new(e).context("publishing the outbox"),
+            ))
+        })?;
+        for row in &rows {
+            metrics::counter!("jobsync_notifications_published_total", "event" => event_label(&row.routing_key)).increment(1);
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        on_db(conn, move |c| outbox::delete(c, &ids)).await?;
+        tracing::debug!(rows = rows.len(), "published from the outbox");
+    }
+}
+
+/// The AMQP message of an outbox row.
+fn outgoing(row: &Pending) -> Outgoing {
+    Outgoing {
+        exchange: row.exchange.clone(),
+        routing_key: row.routing_key.clone(),
+        properties: cloudevent_properties(&row.event_id, headers(&row.headers)),
+        body: row.body.clone(),
+        mandatory: false,
+    }
+}
+
+/// AMQP headers from the JSON object stored with a row.
+fn headers(value: &Value) -> FieldTable {
+    let mut table = FieldTable::default();
+    let text = |s: &str| AMQPValue::LongString(LongString::from(s));
+    if let Some(object) = value.as_object() {
+        for (k, v) in object {
+            let v = match v {
+                Value::String(s) => text(s),
+                Value::Array(items) => AMQPValue::FieldArray(FieldArray::from(
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(text)
+                        .collect::<Vec<_>>(),
+                )),
+                Value::Bool(b) => AMQPValue::Boolean(*b),
+                Value::Number(n) => AMQPValue::LongLongInt(n.as_i64().unwrap_or_default()),
+                Value::Null | Value::Object(_) => continue,
+            };
+            table.insert(k.as_str().into(), v);
+        }
+    }
+    table
+}
+
+/// The event of a routing key (`unit.jobcenter.15300.joborder.updated`,
+/// `unit.shared.joborder.updated` or `joborder.created`).
+fn event_label(routing_key: &str) -> String {
+    ["joborder.", "mediationlog."]
+        .iter()
+        .find_map(|p| routing_key.find(p).map(|i| routing_key[i..].to_owned()))
+        .unwrap_or_else(|| routing_key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_label_is_the_end_of_the_routing_key() {
+        assert_eq!(
+            event_label("unit.jobcenter.15300.joborder.updated"),
+            "joborder.updated"
+        );
+        assert_eq!(
+            event_label("unit.shared.mediationlog.updated"),
+            "mediationlog.updated"
+        );
+        assert_eq!(event_label("joborder.handed-over"), "joborder.handed-over");
+    }
+
+    #[test]
+    fn a_bcc_list_becomes_an_array_of_strings() {
+        let t = headers(&serde_json::json!({"BCC": ["a", "b"]}));
+        let (_, v) = t.inner().iter().next().unwrap();
+        match v {
+            AMQPValue::FieldArray(a) => assert_eq!(a.as_slice().len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+}
