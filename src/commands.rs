@@ -1,10 +1,11 @@
-//! The subcommands other than `run`: `migrate` and `publish`.
+//! The subcommands other than `run`: `migrate`, `publish` and `tail`.
 
 use anyhow::{bail, Context as _};
 use lapin::types::FieldTable;
 
 use crate::amqp::{self, publisher::Outgoing, publisher::Publisher};
 use crate::config::{redact_url, Settings};
+use crate::domain::unit::Unit;
 use crate::store;
 
 /// `jobsync migrate`: creates the database when missing and applies pending
@@ -89,9 +90,120 @@ pub async fn publish(settings: &Settings, file: &str) -> anyhow::Result<usize> {
     Ok(events.len())
 }
 
+/// Parses a unit written as in text: `jobcenter:15300`.
+pub fn parse_unit(text: &str) -> anyhow::Result<Unit> {
+    let Some((kind, code)) = text.split_once(':') else {
+        bail!(
+            "{text:?} is not a unit; write it as jobcenter:15300, akasse:1234 or workindenmark:1"
+        );
+    };
+    Unit::parse("unit", kind, code).map_err(|r| anyhow::anyhow!("{}", r.message))
+}
+
+/// `jobsync tail UNIT`: declares an exclusive, self-deleting queue bound to
+/// `unit.<type>.<code>.#` on the notifications exchange and prints each
+/// notification as one JSON line on standard output, until `stop` (or
+/// `count` notifications).
+pub async fn tail(
+    settings: &Settings,
+    unit: &str,
+    count: Option<u64>,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+    use std::io::Write;
+
+    let unit = parse_unit(unit)?;
+    let connection = amqp::connect(&settings.amqp.url, &format!("jobsync tail {unit}"))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to RabbitMQ at {}",
+                redact_url(&settings.amqp.url)
+            )
+        })?;
+    let channel = connection.create_channel().await?;
+    amqp::topology::declare(&channel, &settings.topology, settings.amqp.delivery_limit).await?;
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let binding = format!("unit.{}.{}.#", unit.kind().as_str(), unit.code());
+    channel
+        .queue_bind(
+            queue.name().as_str().into(),
+            settings.topology.notifications_exchange.as_str().into(),
+            binding.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut deliveries = channel
+        .basic_consume(
+            queue.name().as_str().into(),
+            "jobsync-tail".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let name = unit
+        .municipality_name()
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default();
+    tracing::info!(
+        unit = %unit,
+        queue = %queue.name(),
+        binding = %binding,
+        "tailing the notifications of {unit}{name}"
+    );
+    let mut seen = 0u64;
+    let mut out = std::io::stdout().lock();
+    while count.is_none_or(|c| seen < c) {
+        let delivery = tokio::select! {
+            _ = stop.cancelled() => break,
+            d = deliveries.next() => d,
+        };
+        let Some(delivery) = delivery else { break };
+        let delivery = delivery?;
+        // One line per notification, whatever the body's layout.
+        let line = match serde_json::from_slice::<serde_json::Value>(&delivery.data) {
+            Ok(v) => v.to_string(),
+            Err(_) => String::from_utf8_lossy(&delivery.data).into_owned(),
+        };
+        writeln!(out, "{line}")?;
+        out.flush()?;
+        seen += 1;
+    }
+    drop(out);
+    let _ = connection.close(200, "tail stopped".into()).await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_unit_is_written_type_colon_code() {
+        assert_eq!(
+            parse_unit("jobcenter:15300").unwrap().to_string(),
+            "jobcenter:15300"
+        );
+        assert!(parse_unit("jobcenter-15300").is_err());
+        assert!(parse_unit("jobcenter:99900").is_err());
+        assert!(parse_unit("kommune:101").is_err());
+    }
 
     #[test]
     fn routing_keys_come_from_the_type() {

@@ -31,6 +31,15 @@ pub enum Command {
         /// A file of CloudEvents, one JSON object per line.
         file: String,
     },
+    /// Watch a unit's notifications: declare a temporary queue bound to
+    /// them and print each as one JSON line, until stopped.
+    Tail {
+        /// The unit, as `jobcenter:15300`, `akasse:1234` or `workindenmark:1`.
+        unit: String,
+        /// Stop after this many notifications.
+        #[arg(long)]
+        count: Option<u64>,
+    },
 }
 
 /// Every setting of the worker, grouped by concern.

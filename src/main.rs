@@ -44,6 +44,11 @@ fn main() -> ExitCode {
                 println!("published {n} events");
                 Ok(())
             }
+            Command::Tail { unit, count } => {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(stop_on_signal(shutdown.clone()));
+                jobsync::commands::tail(&cli.settings, &unit, count, shutdown).await
+            }
         }
     });
     match result {
