@@ -217,3 +217,148 @@ fn redact_at(value: &mut Value, path: &[&str]) -> usize {
 pub fn as_object(view: &View) -> &Map<String, Value> {
     view.data.as_object().expect("views are objects")
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    /// A snapshot whose restricted fields all carry `RESTRICTED` and whose
+    /// shared fields carry `text` (which may hold CPR numbers).
+    fn snapshot(
+        text: &str,
+        restricted: &str,
+        units: &[String],
+        status_comment: bool,
+    ) -> JobOrderData {
+        let r = |s: &str| format!("RESTRICTED {restricted} {s}");
+        let units: Vec<Value> = units
+            .iter()
+            .map(|c| json!({"type": "akasse", "code": c}))
+            .collect();
+        serde_json::from_value(json!({
+            "job_order_id": "9b2d6f0e-3a41-4d8e-b1e5-5d7c2a9e4f00",
+            "version": 7,
+            "request_id": text,
+            "origin": "jobag",
+            "changed_by": {"kind": "unit", "unit": {"type": "akasse", "code": "777777"}},
+            "title": text,
+            "occupation": {"name": text, "alias": text, "code": null},
+            "employer": {"cvr": "10150817", "p_number": "1003456789", "name": text, "conflict_affected": false},
+            "contact": {"name": r("name"), "email": "restricted@example.dk", "phone": "+4543212345"},
+            "responsible_unit": {"type": "jobcenter", "code": "15300"},
+            "coordinator": {"id": "c-1", "name": text},
+            "coordinator_allowed": true,
+            "descriptions": {"tasks": text, "qualifications_and_pay": r("pay"), "working_hours": r("hours")},
+            "continuous": false, "positions": 2, "expected_start": null, "mediation_deadline": null,
+            "status": "open", "status_reason": null,
+            "status_comment": if status_comment { Some(r("comment")) } else { None },
+            "sharing": {"scope": "selected", "units": units},
+            "created_at": "2026-11-20T08:00:00Z", "updated_at": "2026-11-21T08:00:00Z"
+        }))
+        .unwrap()
+    }
+
+    fn free_text() -> impl Strategy<Value = String> {
+        // Danish letters, digits and punctuation, sometimes a CPR number.
+        (
+            "[a-zA-ZæøåÆØÅ0-9 .,:()-]{0,30}",
+            proptest::option::of((1u32..=28, 1u32..=12, 0u32..100, 0u32..10_000, any::<bool>())),
+            "[a-zA-ZæøåÆØÅ .,]{0,10}",
+        )
+            .prop_map(|(a, cpr, b)| {
+                let cpr = cpr.map_or(String::new(), |(d, m, y, n, dash)| {
+                    let sep = if dash { "-" } else { "" };
+                    format!(" {d:02}{m:02}{y:02}{sep}{n:04} ")
+                });
+                format!("x{a}{cpr}{b}")
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn no_restricted_field_or_text_ever_reaches_a_shared_view(
+            text in free_text(),
+            restricted in "[A-Z]{8}",
+            units in proptest::collection::btree_set("9[0-9]{4}", 1..5),
+            status_comment in any::<bool>(),
+        ) {
+            let units: Vec<String> = units.into_iter().collect();
+            let s = snapshot(&text, &restricted, &units, status_comment);
+            let view = shared_order_view(&s, None);
+            let out = serde_json::to_string(&view.data).unwrap();
+            prop_assert!(!out.contains("RESTRICTED"), "{}", out);
+            prop_assert!(!out.contains("restricted@example.dk"));
+            prop_assert!(!out.contains("+4543212345"));
+            prop_assert!(!out.contains("1003456789"), "no P-number");
+            prop_assert!(!out.contains("777777"), "not who changed it");
+            for u in &units {
+                prop_assert!(!out.contains(u.as_str()), "no other unit: {}", u);
+            }
+            let keys: Vec<&str> = as_object(&view).keys().map(String::as_str).collect();
+            for k in keys {
+                prop_assert!(SHARED_KEYS.contains(&k), "unexpected field {}", k);
+            }
+        }
+
+        #[test]
+        fn no_cpr_number_survives_in_any_view(text in free_text()) {
+            let s = snapshot(&text, "R", &["90000".to_owned()], true);
+            let extras = OrderExtras { coordinator_reassignment_needed: false, expired_at: None, undecided_candidates: 0 };
+            for view in [responsible_order_view(&s, extras), shared_order_view(&s, None)] {
+                for path in ORDER_FREE_TEXT {
+                    let mut v = &view.data;
+                    for key in *path {
+                        v = &v[*key];
+                    }
+                    if let Some(t) = v.as_str() {
+                        prop_assert!(!cpr::contains(t), "{:?}: {}", path, t);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fields of the shared view (contract 5.2).
+    const SHARED_KEYS: &[&str] = &[
+        "job_order_id",
+        "version",
+        "request_id",
+        "title",
+        "occupation",
+        "employer",
+        "responsible_unit",
+        "coordinator",
+        "coordinator_allowed",
+        "descriptions",
+        "continuous",
+        "positions",
+        "expected_start",
+        "mediation_deadline",
+        "status",
+        "status_reason",
+        "sharing",
+        "created_at",
+        "updated_at",
+        "expired_at",
+    ];
+
+    #[test]
+    fn the_content_hash_ignores_version_and_updated_at_only() {
+        let a = snapshot("Lager", "R", &["90000".to_owned()], false);
+        let mut b = a.clone();
+        b.version = 8;
+        b.updated_at = "2026-11-22T08:00:00Z".into();
+        assert_eq!(
+            shared_order_view(&a, None).content_hash(),
+            shared_order_view(&b, None).content_hash()
+        );
+        b.title = "Truck".into();
+        assert_ne!(
+            shared_order_view(&a, None).content_hash(),
+            shared_order_view(&b, None).content_hash()
+        );
+    }
+}

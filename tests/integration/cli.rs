@@ -13,7 +13,8 @@ use crate::helpers::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_jobsync");
 
-fn jobsync(env: &TestEnv, args: &[&str]) -> Command {
+/// The binary with this test's database and broker names.
+pub fn jobsync(env: &TestEnv, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args([
         "--database-url",

@@ -371,7 +371,7 @@ async fn a_redelivered_inbound_message_yields_no_new_events_and_ids_are_determin
     let id = Uuid::new_v4();
     let message_id = Uuid::new_v4().to_string();
     let e = event_with_id(&message_id, &snapshot(id, 1));
-    env.publish(&[e.clone()]).await;
+    env.publish(std::slice::from_ref(&e)).await;
     let first = responsible.take(1, T).await;
     env.publish(&[e]).await;
     env.wait_processed(1, T).await;
@@ -381,4 +381,57 @@ async fn a_redelivered_inbound_message_yields_no_new_events_and_ids_are_determin
         first[0].id(),
         jobsync::store::outbox::event_id(&message_id, "jobcenter:15300", "joborder.updated")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_after_commit_and_before_publishing_publishes_everything_after_restart() {
+    use diesel::prelude::*;
+    use std::process::Stdio;
+    let env = TestEnv::new().await;
+    let responsible = env.subscribe("jobcenter:15300").await;
+    let neighbour = env.subscribe("jobcenter:16700").await;
+    // A worker that commits but never publishes (its relay is off): killed
+    // with SIGKILL, it leaves committed notifications unpublished.
+    let mut first = crate::cli::jobsync(&env, &["run", "--relay", "false"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let events: Vec<Value> = (0..30)
+        .map(|_| event(&snapshot(Uuid::new_v4(), 1)))
+        .collect();
+    env.publish(&events).await;
+    env.wait_processed(30, T).await;
+    let pending: i64 = jobsync::store::schema::outbox::table
+        .count()
+        .get_result(&mut env.db())
+        .unwrap();
+    assert_eq!(
+        pending, 90,
+        "per order: responsible, neighbours (BCC), created"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    responsible.assert_quiet(QUIET).await;
+
+    let mut second = crate::cli::jobsync(&env, &["run"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mine = responsible.take(30, T).await;
+    let theirs = neighbour.take(30, T).await;
+    let ids: HashSet<&str> = mine.iter().chain(&theirs).map(Received::id).collect();
+    assert_eq!(ids.len(), 60);
+    // The same inbound messages again: duplicates, no new event.
+    env.publish(&events[..5]).await;
+    responsible.assert_quiet(Duration::from_secs(1)).await;
+    env.wait_until(T, "the outbox is empty", |conn| {
+        jobsync::store::schema::outbox::table
+            .count()
+            .get_result::<i64>(conn)
+            .unwrap()
+            == 0
+    })
+    .await;
+    second.kill().unwrap();
+    second.wait().unwrap();
 }
