@@ -183,3 +183,55 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
         "no password in errors: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_a_units_notifications_as_json_lines() {
+    let mut env = TestEnv::new().await;
+    let tail = jobsync(&env, &["tail", "jobcenter:16700", "--count", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The queue exists once tail says so on standard error.
+    let mut tail = tail;
+    let stderr = tail.stderr.take().unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("tailing the notifications of jobcenter:16700 (Hvidovre)") {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("tail starts and names the jobcentre");
+    env.start_worker();
+    let id = Uuid::new_v4();
+    env.publish(&[event(&snapshot(id, 1))]).await;
+    let mut v2 = snapshot(id, 1);
+    v2["version"] = 2.into();
+    v2["sharing"] = serde_json::json!({"scope": "internal"});
+    env.publish(&[event(&v2)]).await;
+    let out = tokio::task::spawn_blocking(move || tail.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["type"], "dk.jobsync.joborder.updated");
+    assert!(lines[0]["data"].get("contact").is_none(), "the shared view");
+    assert_eq!(lines[1]["type"], "dk.jobsync.joborder.revoked");
+    for l in &lines {
+        check_outbound_schema(l);
+    }
+}
