@@ -80,6 +80,11 @@ pub struct Settings {
     /// Seconds between expiry passes.
     #[arg(long, env = "JOBSYNC_EXPIRY_INTERVAL_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub expiry_interval_s: u64,
+    /// Days an inbound message id is kept in the inbox
+    /// (`processed_messages`): a redelivery after that is no longer known
+    /// as a duplicate by id (a stale or same version still is, by version).
+    #[arg(long, env = "JOBSYNC_INBOX_RETENTION_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub inbox_retention_days: u32,
     /// Log format: pretty on a terminal, json otherwise, unless set.
     #[arg(long, env = "JOBSYNC_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,

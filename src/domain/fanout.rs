@@ -188,6 +188,23 @@ impl Lifecycle {
     }
 }
 
+/// The data of a lifecycle event about `order` (with `from` and `to` for a
+/// handover): ids, version, status and units only.
+pub fn lifecycle_data(order: &JobOrderData, handover: Option<(&Unit, &Unit)>) -> Value {
+    let mut d = json!({
+        "job_order_id": order.job_order_id,
+        "version": order.version,
+        "status": order.status,
+        "status_reason": order.status_reason,
+        "responsible_unit": order.responsible_unit,
+    });
+    if let Some((from, to)) = handover {
+        d["from"] = json!({"type": from.kind().as_str(), "code": from.code()});
+        d["to"] = json!({"type": to.kind().as_str(), "code": to.code()});
+    }
+    d
+}
+
 /// The lifecycle events of applying `after` on top of an order that had
 /// `before` (status and responsible unit; `None` when first seen), each with
 /// its data: no free text, no personal data.
@@ -197,20 +214,7 @@ pub fn lifecycle(
 ) -> Vec<(Lifecycle, Value)> {
     let status = StatusKind::parse(&after.status).expect("a stored snapshot was validated");
     let responsible = super::views::responsible_unit(after);
-    let data = |extra: Option<(&Unit, &Unit)>| {
-        let mut d = json!({
-            "job_order_id": after.job_order_id,
-            "version": after.version,
-            "status": after.status,
-            "status_reason": after.status_reason,
-            "responsible_unit": after.responsible_unit,
-        });
-        if let Some((from, to)) = extra {
-            d["from"] = json!({"type": from.kind().as_str(), "code": from.code()});
-            d["to"] = json!({"type": to.kind().as_str(), "code": to.code()});
-        }
-        d
-    };
+    let data = |handover| lifecycle_data(after, handover);
     let mut out = Vec::new();
     match before {
         None => out.push((Lifecycle::Created, data(None))),

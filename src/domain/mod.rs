@@ -4,6 +4,7 @@
 pub mod contact;
 pub mod cpr;
 pub mod cvr;
+pub mod expiry;
 pub mod fanout;
 pub mod fields;
 pub mod joborder;

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt};
@@ -140,8 +141,9 @@ pub fn apply_batch(
     topology: &Topology,
     queue: &str,
     messages: &[Inbound],
+    now: DateTime<Utc>,
 ) -> QueryResult<BatchResult> {
-    conn.transaction(|conn| apply_in_transaction(conn, topology, queue, messages))
+    conn.transaction(|conn| apply_in_transaction(conn, topology, queue, messages, now))
 }
 
 fn apply_in_transaction(
@@ -149,6 +151,7 @@ fn apply_in_transaction(
     topology: &Topology,
     queue: &str,
     messages: &[Inbound],
+    now: DateTime<Utc>,
 ) -> QueryResult<BatchResult> {
     let order_ids: Vec<Uuid> = {
         let set: HashSet<Uuid> = messages.iter().map(Inbound::job_order_id).collect();
@@ -186,12 +189,12 @@ fn apply_in_transaction(
         }
     }
     let mut effects = Effects {
-        composer: Composer::new(topology, chrono::Utc::now()),
+        composer: Composer::new(topology, now),
         outbox: Vec::new(),
         redactions: 0,
     };
     if !orders.is_empty() {
-        joborders::apply(conn, messages, &orders, &mut outcomes, &mut effects)?;
+        joborders::apply(conn, messages, &orders, &mut outcomes, &mut effects, now)?;
     }
     if !logs.is_empty() {
         mediation::apply(conn, messages, &logs, &mut outcomes, &mut effects)?;

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::apply::{Effects, Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
 use super::schema::{job_order_former_units, job_order_sharing, job_orders, mediation_logs};
 use super::views;
+use crate::domain::expiry::has_passed;
 use crate::domain::fanout::{lifecycle, log_changes, order_changes, revoked_view, Seen};
 use crate::domain::joborder::{
     decide, Applied, Context, Decision, JobOrder, StoredOrder, Timeline,
@@ -34,6 +35,7 @@ pub(super) fn apply(
     indices: &[usize],
     outcomes: &mut [Option<Outcome>],
     effects: &mut Effects<'_>,
+    now: DateTime<Utc>,
 ) -> QueryResult<()> {
     let order = |i: usize| match &messages[i].payload {
         Payload::JobOrder(o) => o,
@@ -72,7 +74,7 @@ pub(super) fn apply(
     for &i in indices {
         by_order.entry(order(i).id).or_default().push(i);
     }
-    let mut finals: Vec<(&JobOrder, Applied)> = Vec::new();
+    let mut finals: Vec<(&JobOrder, Applied, Option<DateTime<Utc>>)> = Vec::new();
     let mut changed_sharing: Vec<Uuid> = Vec::new();
     let mut former: Vec<FormerUnit<'_>> = Vec::new();
     let mut seen_after: Vec<(Uuid, Vec<u8>, Vec<u8>)> = Vec::new();
@@ -95,13 +97,18 @@ pub(super) fn apply(
             }),
             _ => None,
         };
-        let expired_at = expired.get(&id).copied().flatten();
+        let mut expired_at = expired.get(&id).copied().flatten();
         let mut unit_log_hashes = log_hashes.remove(&id);
-        let mut last_applied: Option<(&JobOrder, Applied)> = None;
+        let mut last_applied: Option<(&JobOrder, Applied, Option<DateTime<Utc>>)> = None;
         for i in group {
             let o = order(i);
             outcomes[i] = Some(match decide(current.as_ref(), o, context) {
                 Decision::Apply(applied) => {
+                    // A deadline moved into the future (or dropped) undoes
+                    // an expiry.
+                    if o.mediation_deadline.is_none_or(|d| !has_passed(d, now)) {
+                        expired_at = None;
+                    }
                     // Who loses the order with this version, and when.
                     let now: BTreeSet<Unit> = o.sharing.units().iter().cloned().collect();
                     for unit in sharing.difference(&now) {
@@ -157,7 +164,7 @@ pub(super) fn apply(
                     seen = Some(told);
                     sharing = now;
                     current = Some(StoredOrder::after(o, &applied));
-                    last_applied = Some((o, applied));
+                    last_applied = Some((o, applied, expired_at));
                     Outcome::Applied
                 }
                 Decision::Stale => Outcome::Stale,
@@ -182,7 +189,7 @@ pub(super) fn apply(
     let changed: HashSet<Uuid> = changed_sharing.into_iter().collect();
     let sharing_finals: Vec<&JobOrder> = finals
         .iter()
-        .map(|(o, _)| *o)
+        .map(|(o, _, _)| *o)
         .filter(|o| changed.contains(&o.id))
         .collect();
     replace_sharing(conn, &sharing_finals)?;
@@ -382,10 +389,11 @@ struct JobOrderRow<'a> {
     closed_at: Option<DateTime<Utc>>,
     coordinator_allowed_since: DateTime<Utc>,
     snapshot: serde_json::Value,
+    expired_at: Option<DateTime<Utc>>,
 }
 
 impl<'a> JobOrderRow<'a> {
-    fn new(o: &'a JobOrder, applied: &'a Applied) -> Self {
+    fn new(o: &'a JobOrder, applied: &'a Applied, expired_at: Option<DateTime<Utc>>) -> Self {
         let changed_by_unit = match &o.changed_by {
             crate::domain::joborder::ChangedBy::Unit(u) => Some(u),
             _ => None,
@@ -434,15 +442,22 @@ impl<'a> JobOrderRow<'a> {
             closed_at: applied.timeline.closed_at,
             coordinator_allowed_since: applied.timeline.coordinator_allowed_since,
             snapshot: serde_json::to_value(&o.wire).expect("wire structs serialize"),
+            expired_at,
         }
     }
 }
 
 /// One upsert per chunk; the `WHERE` on the update is the version guard, so
 /// an older version can never overwrite a newer one even outside the lock.
-fn upsert_orders(conn: &mut PgConnection, finals: &[(&JobOrder, Applied)]) -> QueryResult<()> {
+fn upsert_orders(
+    conn: &mut PgConnection,
+    finals: &[(&JobOrder, Applied, Option<DateTime<Utc>>)],
+) -> QueryResult<()> {
     use job_orders::dsl as j;
-    let rows: Vec<JobOrderRow<'_>> = finals.iter().map(|(o, a)| JobOrderRow::new(o, a)).collect();
+    let rows: Vec<JobOrderRow<'_>> = finals
+        .iter()
+        .map(|(o, a, expired_at)| JobOrderRow::new(o, a, *expired_at))
+        .collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let upsert = diesel::insert_into(job_orders::table)
             .values(chunk)
@@ -490,6 +505,7 @@ fn upsert_orders(conn: &mut PgConnection, finals: &[(&JobOrder, Applied)]) -> Qu
                 j::closed_at.eq(excluded(j::closed_at)),
                 j::coordinator_allowed_since.eq(excluded(j::coordinator_allowed_since)),
                 j::snapshot.eq(excluded(j::snapshot)),
+                j::expired_at.eq(excluded(j::expired_at)),
                 j::applied_at.eq(diesel::dsl::now),
             ));
         // `ON CONFLICT (id) DO UPDATE SET … WHERE job_orders.version <

@@ -2,6 +2,7 @@
 
 mod apply;
 pub mod db;
+pub mod expiry;
 mod joborders;
 mod mediation;
 pub mod outbox;

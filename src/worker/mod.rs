@@ -5,6 +5,7 @@
 mod batch;
 mod relay;
 mod retry;
+mod scheduler;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use crate::amqp::publisher::Publisher;
 use crate::amqp::{self, topology};
 use crate::config::{redact_url, Settings};
 use crate::contract::envelope::InboundType;
+use crate::domain::expiry::{Clock, SystemClock};
 use crate::store::{self, PgPool};
 
 pub use batch::{classify, parse, DbFault};
@@ -29,12 +31,40 @@ pub use batch::{classify, parse, DbFault};
 /// Runs the worker until `shutdown` is cancelled: prepares the database,
 /// then keeps a broker session alive, reconnecting with backoff when it drops.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_with_clock(settings, shutdown, Arc::new(SystemClock)).await
+}
+
+/// [`run`] with a time source of the caller's (tests set the clock).
+pub async fn run_with_clock(
+    settings: Settings,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
     let pool = prepare_database(&settings, &shutdown).await?;
     let Some(pool) = pool else { return Ok(()) };
+    let scheduler = tokio::spawn(scheduler::run(
+        settings.clone(),
+        pool.clone(),
+        clock.clone(),
+        shutdown.clone(),
+    ));
+    let result = supervise(&settings, &pool, &clock, &shutdown).await;
+    shutdown.cancel();
+    let _ = scheduler.await;
+    result
+}
+
+/// Keeps a broker session alive until `shutdown`, reconnecting with backoff.
+async fn supervise(
+    settings: &Settings,
+    pool: &PgPool,
+    clock: &Arc<dyn Clock>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     let mut backoff = reconnect_backoff();
     loop {
         let started = Instant::now();
-        match session(&settings, &pool, &shutdown).await {
+        match session(settings, pool, clock, shutdown).await {
             Ok(()) => return Ok(()),
             Err(SessionError::Fatal(e)) => return Err(e),
             Err(SessionError::Lost(e)) => {
@@ -122,6 +152,7 @@ impl From<lapin::Error> for SessionError {
 async fn session(
     settings: &Settings,
     pool: &PgPool,
+    clock: &Arc<dyn Clock>,
     shutdown: &CancellationToken,
 ) -> Result<(), SessionError> {
     let connecting = amqp::connect(&settings.amqp.url, "jobsync");
@@ -137,7 +168,7 @@ async fn session(
             )
         })
         .map_err(SessionError::Lost)?;
-    let result = consume_on(&connection, settings, pool, shutdown).await;
+    let result = consume_on(&connection, settings, pool, clock, shutdown).await;
     let _ = bounded(connection.close(200, "jobsync stopping".into())).await;
     result
 }
@@ -146,6 +177,7 @@ async fn consume_on(
     connection: &Connection,
     settings: &Settings,
     pool: &PgPool,
+    clock: &Arc<dyn Clock>,
     shutdown: &CancellationToken,
 ) -> Result<(), SessionError> {
     let declare_channel = connection.create_channel().await?;
@@ -190,6 +222,7 @@ async fn consume_on(
             pool: pool.clone(),
             publisher: Publisher::open(connection).await?,
             relay: wake.clone(),
+            clock: clock.clone(),
         });
     }
     // Both queues on one connection, each on channels of its own; the first
@@ -222,6 +255,7 @@ struct Consumer {
     publisher: Publisher,
     /// Woken after a commit that wrote outbox rows.
     relay: Arc<Notify>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Consumer {

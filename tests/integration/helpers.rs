@@ -130,6 +130,17 @@ impl TestEnv {
         self.workers.push(Worker { stop, handle });
     }
 
+    /// Starts a worker whose clock the test sets.
+    pub fn start_worker_with_clock(&mut self, clock: std::sync::Arc<TestClock>) {
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn(jobsync::worker::run_with_clock(
+            self.settings.clone(),
+            stop.clone(),
+            clock,
+        ));
+        self.workers.push(Worker { stop, handle });
+    }
+
     /// Stops every worker the way SIGTERM does and checks they exit cleanly.
     pub async fn stop_workers(&mut self) {
         for w in self.workers.drain(..) {
@@ -792,4 +803,28 @@ pub fn check_outbound_schema(body: &Value) {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "{name}: {errors:#?}\n{body:#}");
+}
+
+/// A clock the test sets.
+pub struct TestClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl TestClock {
+    pub fn at(rfc3339: &str) -> std::sync::Arc<TestClock> {
+        std::sync::Arc::new(TestClock(std::sync::Mutex::new(utc(rfc3339))))
+    }
+    pub fn set(&self, rfc3339: &str) {
+        *self.0.lock().unwrap() = utc(rfc3339);
+    }
+}
+
+impl jobsync::domain::expiry::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+pub fn utc(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
 }

@@ -1,0 +1,202 @@
+//! Expiry (section 6) and housekeeping in the database.
+//!
+//! One pass takes at most `limit` due orders: open or temporarily inactive,
+//! not yet expired, deadline before today in Copenhagen. The partial index
+//! `job_orders_due` holds exactly the orders that are not expired and not
+//! closed, by deadline, so the cost is in proportion to the orders that are
+//! due, not to all orders. Rows are taken `FOR UPDATE SKIP LOCKED`, and each
+//! order's advisory lock (the one its snapshots take) is tried, never waited
+//! for: several instances never expire the same order, and an order being
+//! applied right now is left to the next pass.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt};
+use uuid::Uuid;
+
+use super::apply::{lock_key, Effects};
+use super::outbox::{self, Composer};
+use super::schema::{job_orders, mediation_logs};
+use super::views;
+use crate::config::Topology;
+use crate::contract::joborder::JobOrderData;
+use crate::domain::expiry::passed_before;
+use crate::domain::fanout::{order_changes, Event, Lifecycle};
+use crate::domain::views::{
+    responsible_order_view, responsible_unit, shared_order_view, shared_units, OrderExtras,
+};
+
+/// Expires up to `limit` due orders at `now`, in one transaction, with
+/// `joborder.expired` to every unit that can see each and the lifecycle
+/// event, through the outbox. Returns how many were expired.
+pub fn expire_due(
+    conn: &mut PgConnection,
+    topology: &Topology,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<usize> {
+    conn.transaction(|conn| {
+        let due = due_orders(conn, now, limit)?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let ids = lock_what_is_free(conn, &due)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        type Row = (Uuid, serde_json::Value, i64, bool, Option<NaiveDate>);
+        let rows: Vec<Row> = job_orders::table
+            .select((
+                job_orders::id,
+                job_orders::snapshot,
+                job_orders::version,
+                job_orders::coordinator_reassignment_needed,
+                job_orders::mediation_deadline,
+            ))
+            .filter(job_orders::id.eq_any(&ids))
+            .load(conn)?;
+        let undecided: HashMap<Uuid, i32> = mediation_logs::table
+            .select((mediation_logs::job_order_id, mediation_logs::undecided))
+            .filter(mediation_logs::job_order_id.eq_any(&ids))
+            .load::<(Uuid, i32)>(conn)?
+            .into_iter()
+            .collect();
+        let mut hashes = views::load_order_hashes(conn, &ids)?;
+        let mut effects = Effects {
+            composer: Composer::new(topology, now),
+            outbox: Vec::new(),
+            redactions: 0,
+        };
+        let mut hashes_after = Vec::with_capacity(rows.len());
+        for (id, snapshot, version, needed, deadline) in rows {
+            let snapshot: JobOrderData =
+                serde_json::from_value(snapshot).expect("stored snapshots are canonical");
+            let responsible = responsible_unit(&snapshot);
+            let shared: BTreeSet<_> = shared_units(&snapshot).into_iter().collect();
+            let extras = OrderExtras {
+                coordinator_reassignment_needed: needed,
+                expired_at: Some(now),
+                undecided_candidates: undecided.get(&id).copied().unwrap_or(0),
+            };
+            // Every unit that can see the order is told, whatever it was
+            // told before: nobody counts as having seen the expired view.
+            let (mut notifications, told) = order_changes(
+                None,
+                &responsible,
+                &shared,
+                responsible_order_view(&snapshot, extras),
+                shared_order_view(&snapshot, Some(now)),
+                |_| unreachable!("nobody loses the order by expiry"),
+            );
+            for n in &mut notifications {
+                n.event = Event::JobOrderExpired;
+            }
+            // Deterministic ids: one expiry per order and deadline.
+            let cause = format!(
+                "expiry:{id}:{}",
+                deadline.map(|d| d.to_string()).unwrap_or_default()
+            );
+            effects.notify(&cause, id, version, &notifications);
+            let data = crate::domain::fanout::lifecycle_data(&snapshot, None);
+            let row = effects
+                .composer
+                .lifecycle(&cause, id, version, Lifecycle::Expired, &data);
+            effects.outbox.push(row);
+            let _ = hashes.remove(&id);
+            hashes_after.push((id, told.responsible_hash, told.shared_hash));
+        }
+        diesel::update(job_orders::table.filter(job_orders::id.eq_any(&ids)))
+            .set(job_orders::expired_at.eq(now))
+            .execute(conn)?;
+        views::save_order_hashes(conn, &hashes_after)?;
+        outbox::insert(conn, &effects.outbox)?;
+        metrics::counter!("jobsync_cpr_redactions_total").increment(effects.redactions as u64);
+        Ok(ids.len())
+    })
+}
+
+/// The orders that can expire (not expired, not closed) whose deadline is
+/// before `$1`, oldest deadline first: the head of `job_orders_due`.
+const DUE: &str = "SELECT id FROM job_orders \
+     WHERE expired_at IS NULL AND status <> 'closed' AND mediation_deadline < $1 \
+     ORDER BY mediation_deadline, id LIMIT $2";
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+}
+
+/// The due orders, locked (skipping rows another transaction holds).
+fn due_orders(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> QueryResult<Vec<Uuid>> {
+    Ok(diesel::sql_query(format!("{DUE} FOR UPDATE SKIP LOCKED"))
+        .bind::<diesel::sql_types::Date, _>(passed_before(now))
+        .bind::<BigInt, _>(limit)
+        .load::<Id>(conn)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
+/// `EXPLAIN (ANALYZE, FORMAT JSON)` of the query that finds due orders, as
+/// an expiry pass runs it: for tests and benchmarks to show what one pass
+/// reads.
+pub fn explain_due(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<serde_json::Value> {
+    #[derive(QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        plan: String,
+    }
+    let plan: Plan = diesel::sql_query(format!("EXPLAIN (ANALYZE, FORMAT JSON) {DUE}"))
+        .bind::<diesel::sql_types::Date, _>(passed_before(now))
+        .bind::<BigInt, _>(limit)
+        .get_result(conn)?;
+    Ok(serde_json::from_str(&plan.plan).expect("EXPLAIN FORMAT JSON is JSON"))
+}
+
+/// The orders among `ids` whose advisory lock this transaction got (the
+/// others are being applied; the next pass takes them).
+fn lock_what_is_free(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<Uuid>> {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = BigInt)]
+        k: i64,
+    }
+    let mut keys: Vec<i64> = ids.iter().map(|id| lock_key(*id)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let locked: BTreeSet<i64> =
+        diesel::sql_query("SELECT k FROM unnest($1) AS t(k) WHERE pg_try_advisory_xact_lock(k)")
+            .bind::<Array<BigInt>, _>(&keys)
+            .load::<Key>(conn)?
+            .into_iter()
+            .map(|r| r.k)
+            .collect();
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| locked.contains(&lock_key(*id)))
+        .collect())
+}
+
+/// Deletes up to `limit` inbox rows older than `before`; returns how many.
+pub fn prune_inbox(
+    conn: &mut PgConnection,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM processed_messages WHERE message_id IN \
+         (SELECT message_id FROM processed_messages WHERE processed_at < $1 LIMIT $2)",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(before)
+    .bind::<BigInt, _>(limit)
+    .execute(conn)
+}

@@ -1,0 +1,85 @@
+//! The periodic work of `jobsync run` beside consuming: every
+//! `JOBSYNC_EXPIRY_INTERVAL_S`, expire the orders whose mediation deadline
+//! has passed (in bounded batches, until none is due), then delete inbox
+//! rows older than `JOBSYNC_INBOX_RETENTION_DAYS`. It needs the database
+//! only; what it writes to the outbox the relay publishes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::domain::expiry::Clock;
+use crate::store::{expiry, PgPool};
+
+/// Orders expired per transaction, at most.
+pub const EXPIRY_BATCH: i64 = 500;
+/// Inbox rows deleted per statement, at most.
+const PRUNE_BATCH: i64 = 10_000;
+
+pub(super) async fn run(
+    settings: Settings,
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) {
+    let interval = Duration::from_secs(settings.expiry_interval_s);
+    loop {
+        if let Err(e) = pass(&settings, &pool, clock.as_ref(), &shutdown).await {
+            tracing::warn!(error = %e, "expiry or housekeeping pass failed; trying again next interval");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// One expiry pass and one housekeeping pass.
+async fn pass(
+    settings: &Settings,
+    pool: &PgPool,
+    clock: &dyn Clock,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let now = clock.now();
+    let mut expired = 0;
+    loop {
+        let (pool, topology) = (pool.clone(), settings.topology.clone());
+        let n = tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            anyhow::Ok(expiry::expire_due(&mut conn, &topology, now, EXPIRY_BATCH)?)
+        })
+        .await??;
+        expired += n;
+        metrics::counter!("jobsync_expired_total").increment(n as u64);
+        if (n as i64) < EXPIRY_BATCH || shutdown.is_cancelled() {
+            break;
+        }
+    }
+    if expired > 0 {
+        tracing::info!(
+            orders = expired,
+            "expired orders whose mediation deadline passed"
+        );
+    }
+    let before = now - chrono::Duration::days(i64::from(settings.inbox_retention_days));
+    let mut pruned = 0;
+    loop {
+        let pool = pool.clone();
+        let n = tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            anyhow::Ok(expiry::prune_inbox(&mut conn, before, PRUNE_BATCH)?)
+        })
+        .await??;
+        pruned += n;
+        if (n as i64) < PRUNE_BATCH || shutdown.is_cancelled() {
+            break;
+        }
+    }
+    if pruned > 0 {
+        tracing::info!(rows = pruned, "deleted inbox rows past their retention");
+    }
+    Ok(())
+}
