@@ -23,61 +23,21 @@
 //!
 //! It removes its databases, broker names and queues afterwards.
 
-use std::process::{Command, ExitStatus, Stdio};
+mod common;
+
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::prelude::*;
+use common::{snapshot, BenchEnv, RESPONSIBLE};
 use futures_util::StreamExt;
-use jobsync::amqp::publisher::{cloudevent_properties, Outgoing, Publisher};
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::BasicConsumeOptions;
 use lapin::types::FieldTable;
-use serde_json::json;
 use uuid::Uuid;
 
-const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
-/// The responsible jobcentre of every order (Brøndby).
-const RESPONSIBLE: &str = "15300";
 /// How long a scenario may take once its worker runs.
 const TIMEOUT: Duration = Duration::from_secs(600);
-
-/// A new order of [`RESPONSIBLE`] shared under `scope` with the jobcentres
-/// `shared`.
-fn snapshot(id: Uuid, n: usize, scope: &str, shared: &[String]) -> serde_json::Value {
-    let units: Vec<serde_json::Value> = shared
-        .iter()
-        .map(|code| json!({"type": "jobcenter", "code": code}))
-        .collect();
-    json!({
-        "job_order_id": id.to_string(),
-        "version": 1,
-        "request_id": format!("ANM-{n}"),
-        "origin": "unit",
-        "changed_by": {"kind": "unit", "unit": {"type": "jobcenter", "code": RESPONSIBLE}},
-        "title": format!("Lagermedarbejder {n}"),
-        "occupation": {"name": "Lagermedarbejder", "alias": null, "code": "932920"},
-        "employer": {"cvr": "10150817", "p_number": "1003456789", "name": "Brøndby Lager ApS"},
-        "contact": {"name": "Søren Østergård", "email": "soeren@brondbylager.dk", "phone": "43212345"},
-        "responsible_unit": {"type": "jobcenter", "code": RESPONSIBLE},
-        "coordinator": {"id": "c-17", "name": "Åse Nørgaard"},
-        "coordinator_allowed": true,
-        "descriptions": {
-            "tasks": "Pluk og pak på nathold. ".repeat(20),
-            "qualifications_and_pay": "Truckcertifikat. Løn efter overenskomst.",
-            "working_hours": "37 timer, nat"
-        },
-        "continuous": false,
-        "positions": 3,
-        "expected_start": "2027-01-04",
-        "mediation_deadline": "2026-12-18",
-        "status": "open",
-        "sharing": {"scope": scope, "units": units},
-        "created_at": "2026-11-20T08:00:00Z",
-        "updated_at": "2026-11-22T09:00:00Z"
-    })
-}
 
 /// Which of the worker's exchanges a watched queue is bound to.
 #[derive(Clone, Copy)]
@@ -173,34 +133,15 @@ impl Outcome {
     }
 }
 
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        // `cargo test --all-targets` builds and runs benches too; only
-        // `cargo bench` passes --bench.
-        println!("fanout: run with `cargo bench --bench fanout`");
+    if !common::invoked_as_bench("fanout") {
         return;
     }
-    let n = env_count("JOBSYNC_BENCH_MESSAGES", 10_000);
-    let m = env_count("JOBSYNC_BENCH_FANOUT_MESSAGES", 2_000);
-    let extra: Vec<String> = std::env::var("JOBSYNC_BENCH_WORKER_ARGS")
-        .map(|s| s.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default();
+    let n = common::env_count("JOBSYNC_BENCH_MESSAGES", 10_000);
+    let m = common::env_count("JOBSYNC_BENCH_FANOUT_MESSAGES", 2_000);
+    let extra = common::worker_args();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    println!(
-        "worker flags: {}",
-        if extra.is_empty() {
-            "(defaults)".to_owned()
-        } else {
-            extra.join(" ")
-        }
-    );
+    println!("worker flags: {}", common::describe_flags(&extra));
     if n > 0 {
         relay_throughput(&rt, n, &extra);
     }
@@ -245,16 +186,7 @@ fn relay_throughput(rt: &tokio::runtime::Runtime, n: usize, extra: &[String]) {
     let last = o.last(&units);
     let notifications: u64 = units.iter().map(|w| w.count()).sum();
     let (ev_first, ev_last) = events.span(o.worker_start);
-    println!(
-        "  applied (first to last commit):      {:.0} msg/s over {:.2} s",
-        n as f64 / o.applied_span_s,
-        o.applied_span_s
-    );
-    println!(
-        "  all applied, from worker start:      {:.2} s ({:.0} msg/s)",
-        o.applied_at.as_secs_f64(),
-        n as f64 / o.applied_at.as_secs_f64()
-    );
+    print_applied(&o, n);
     println!(
         "  notifications delivered (first to last): {:.0} msg/s, {notifications} over {:.2} s (first at {:.2} s)",
         notifications as f64 / (last - first).as_secs_f64(),
@@ -324,16 +256,7 @@ fn ninety_four_jobcentres(rt: &tokio::runtime::Runtime, m: usize, extra: &[Strin
     let specific: Vec<&Watch> = o.watches[1..].iter().collect();
     let last = o.last(&specific);
     let (all_first, all_last) = all.span(o.worker_start);
-    println!(
-        "  applied (first to last commit):      {:.0} msg/s over {:.2} s",
-        m as f64 / o.applied_span_s,
-        o.applied_span_s
-    );
-    println!(
-        "  all applied, from worker start:      {:.2} s ({:.0} msg/s)",
-        o.applied_at.as_secs_f64(),
-        m as f64 / o.applied_at.as_secs_f64()
-    );
+    print_applied(&o, m);
     println!(
         "  unit.jobcenter.# queue:               {} messages ({} BCC to 94, {} to {RESPONSIBLE}), {:.0} msg/s over {:.2} s (first at {:.2} s)",
         all.count(),
@@ -367,6 +290,20 @@ fn ninety_four_jobcentres(rt: &tokio::runtime::Runtime, m: usize, extra: &[Strin
     print_tail(&o);
 }
 
+/// When the `n` orders were applied.
+fn print_applied(o: &Outcome, n: usize) {
+    println!(
+        "  applied (first to last commit):      {:.0} msg/s over {:.2} s",
+        n as f64 / o.applied_span_s,
+        o.applied_span_s
+    );
+    println!(
+        "  all applied, from worker start:      {:.2} s ({:.0} msg/s)",
+        o.applied_at.as_secs_f64(),
+        n as f64 / o.applied_at.as_secs_f64()
+    );
+}
+
 fn print_tail(o: &Outcome) {
     println!(
         "  worker peak resident memory:         {:.1} MB",
@@ -395,84 +332,22 @@ fn run(
     watches: Vec<Watch>,
     extra: &[String],
 ) -> Outcome {
-    let id = Uuid::new_v4().simple().to_string();
-    let prefix = format!("bench{}", &id[..8]);
-    let db_url = format!("{PG_SERVER}/jobsync_bench_{}", &id[..12]);
-    let mut args: Vec<String> = vec!["--database-url".into(), db_url.clone()];
-    args.extend(["--http-addr".into(), "127.0.0.1:0".into()]);
-    let mut settings = jobsync::config::parse_cli(["jobsync", "run"])
-        .unwrap()
-        .settings;
-    settings.topology = settings.topology.with_prefix(&prefix);
-    args.extend(settings.topology.as_args());
-    let topology = settings.topology.clone();
+    let mut env = BenchEnv::new(extra);
     let epoch = Instant::now();
 
     // Pre-load the queue, bind the watches and start consuming them.
     let (amqp, publish_rate) = rt.block_on(async {
-        let conn = jobsync::amqp::connect(AMQP_URL, "jobsync fanout bench")
-            .await
-            .expect("RabbitMQ answers (scripts/services)");
-        let ch = conn.create_channel().await.unwrap();
-        jobsync::amqp::topology::declare(&ch, &topology, settings.amqp.delivery_limit)
-            .await
-            .unwrap();
-        let publisher = Publisher::open(&conn).await.unwrap();
-        let messages: Vec<Outgoing> = (0..n)
-            .map(|i| {
-                let order = Uuid::new_v4();
-                let message_id = Uuid::new_v4().to_string();
-                let body = json!({
-                    "specversion": "1.0", "id": message_id, "source": "/dfdg",
-                    "type": "dk.dfdg.joborder.snapshot", "subject": order.to_string(),
-                    "datacontenttype": "application/json", "data": data(order, i)
-                });
-                Outgoing {
-                    exchange: topology.hub_exchange.clone(),
-                    routing_key: "joborder.snapshot".into(),
-                    properties: cloudevent_properties(&message_id, FieldTable::default()),
-                    body: body.to_string().into_bytes(),
-                    mandatory: true,
-                }
-            })
-            .collect();
-        let bytes: usize = messages.iter().map(|m| m.body.len()).sum();
-        println!(
-            "  pre-loading {n} snapshots of {} bytes on average",
-            bytes / n
-        );
-        let started = Instant::now();
-        for chunk in messages.chunks(1000) {
-            publisher.publish_all(chunk).await.unwrap();
-        }
-        let rate = n as f64 / started.elapsed().as_secs_f64();
+        let conn = env.connect("jobsync fanout bench").await;
+        let rate = env.preload(&conn, n, data, "  ").await;
+        let topology = env.topology();
         for (i, w) in watches.iter().enumerate() {
             let ch = conn.create_channel().await.unwrap();
-            let queue = format!("{prefix}.bench.watch{i}");
-            ch.queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+            let queue = format!("{}.bench.watch{i}", env.prefix);
             let exchange = match w.exchange {
                 Exchange::Notifications => &topology.notifications_exchange,
                 Exchange::Events => &topology.events_exchange,
             };
-            ch.queue_bind(
-                queue.as_str().into(),
-                exchange.as_str().into(),
-                w.pattern.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+            common::bind_queue(&ch, &queue, exchange, &w.pattern).await;
             let mut deliveries = ch
                 .basic_consume(
                     queue.as_str().into(),
@@ -505,53 +380,15 @@ fn run(
     println!("  broker: persistent publishes with pipelined confirms: {publish_rate:.0} msg/s");
 
     // One `jobsync run`, as an operator would start it.
-    let log_path = std::env::temp_dir().join(format!("{prefix}.log"));
-    let log = std::fs::File::create(&log_path).unwrap();
     let worker_start = epoch.elapsed();
-    let started = Instant::now();
-    let mut worker = Command::new(env!("CARGO_BIN_EXE_jobsync"))
-        .args(&args)
-        .args(extra)
-        .arg("run")
-        .env("JOBSYNC_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("the jobsync binary runs");
-    let mut peak_kb = 0u64;
-    let mut db: Option<PgConnection> = None;
-    let mut applied_at: Option<Duration> = None;
-    let mut timed_out = false;
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        peak_kb = peak_kb.max(vm_hwm_kb(worker.id()).unwrap_or(0));
-        if applied_at.is_none() {
-            if db.is_none() {
-                db = PgConnection::establish(&db_url).ok();
-            }
-            if let Some(conn) = db.as_mut() {
-                use jobsync::store::schema::processed_messages::dsl::*;
-                let count: i64 = processed_messages.count().get_result(conn).unwrap_or(0);
-                if count as usize >= n {
-                    applied_at = Some(started.elapsed());
-                }
-            }
-        }
-        if applied_at.is_some() && watches.iter().all(|w| w.count() >= w.expected) {
-            break;
-        }
-        if started.elapsed() > TIMEOUT {
-            timed_out = true;
-            break;
-        }
-    }
-    let _ = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status();
-    let status = worker.wait().unwrap();
+    let mut worker = env.start_worker();
+    let waited = worker.wait_applied(&mut env, n, Duration::from_millis(50), TIMEOUT, || {
+        watches.iter().all(|w| w.count() >= w.expected)
+    });
+    let status = worker.stop();
     // Anything the relay still published on its way out.
     std::thread::sleep(Duration::from_millis(300));
-    if timed_out {
+    if waited.timed_out {
         for w in &watches {
             println!(
                 "  {}: {} of {} after {} s",
@@ -562,53 +399,26 @@ fn run(
             );
         }
     }
+    let applied_span_s = env.commit_span_s().unwrap_or(f64::NAN);
+    println!("  worker log: {}", env.log_path().display());
 
-    #[derive(QueryableByName)]
-    struct Span {
-        #[diesel(sql_type = diesel::sql_types::Double)]
-        seconds: f64,
-    }
-    let applied_span_s = db
-        .as_mut()
-        .and_then(|conn| {
-            diesel::sql_query(
-                "SELECT extract(epoch FROM max(processed_at) - min(processed_at))::float8 AS seconds FROM processed_messages",
-            )
-            .get_result::<Span>(conn)
-            .ok()
-        })
-        .map_or(f64::NAN, |s| s.seconds);
-    println!("  worker log: {}", log_path.display());
-
-    // Clean up: the watched queues are exclusive and go with the connection.
-    drop(db);
+    // Clean up: the watched queues are exclusive and go with the connection;
+    // dropping `env` removes the database and broker names.
     rt.block_on(async {
-        let ch = amqp.create_channel().await.unwrap();
-        let _ = jobsync::amqp::topology::delete(&ch, &topology).await;
         let _ = amqp.close(200, "done".into()).await;
     });
-    let mut admin = PgConnection::establish(&format!("{PG_SERVER}/postgres")).unwrap();
-    let name = db_url.rsplit('/').next().unwrap();
-    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin);
+    drop(env);
     assert!(
-        !timed_out,
+        !waited.timed_out,
         "the scenario did not finish in {} s",
         TIMEOUT.as_secs()
     );
     Outcome {
         worker_start,
-        applied_at: applied_at.unwrap_or_default(),
+        applied_at: waited.applied_at.unwrap_or_default(),
         applied_span_s,
-        peak_kb,
+        peak_kb: worker.peak_kb(),
         status,
         watches,
     }
-}
-
-/// Peak resident set size of process `pid`, in kB (Linux).
-fn vm_hwm_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

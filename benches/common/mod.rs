@@ -1,0 +1,401 @@
+//! What the benchmarks share (`mod common;` in each): the `--bench` guard,
+//! settings from the environment, an environment of a bench's own (broker
+//! names and database, removed in `Drop`, also after a panic), pre-loading
+//! hub snapshots, and the `jobsync run` subprocess with what is measured of
+//! it.
+
+// Each bench uses a part of this module.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use jobsync::amqp::publisher::{cloudevent_properties, Outgoing, Publisher};
+use jobsync::config::{Settings, Topology};
+use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::Channel;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+/// The responsible jobcentre of every order (Brøndby).
+pub const RESPONSIBLE: &str = "15300";
+
+/// Whether `cargo bench` runs bench `name`; if not, says how to.
+pub fn invoked_as_bench(name: &str) -> bool {
+    if std::env::args().any(|a| a == "--bench") {
+        return true;
+    }
+    // `cargo test --all-targets` builds and runs benches too; only
+    // `cargo bench` passes --bench.
+    println!("{name}: run with `cargo bench --bench {name}`");
+    false
+}
+
+/// The count in environment variable `name`, or `default`.
+pub fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Extra worker flags from `JOBSYNC_BENCH_WORKER_ARGS`.
+pub fn worker_args() -> Vec<String> {
+    std::env::var("JOBSYNC_BENCH_WORKER_ARGS")
+        .map(|s| s.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Extra worker flags as printed: `(defaults)` when there are none.
+pub fn describe_flags(extra: &[String]) -> String {
+    if extra.is_empty() {
+        "(defaults)".to_owned()
+    } else {
+        extra.join(" ")
+    }
+}
+
+/// A new order of [`RESPONSIBLE`] shared under `scope` with the jobcentres
+/// `shared`. With one jobcentre it is about 1.7 KB, mostly the task text.
+pub fn snapshot(id: Uuid, n: usize, scope: &str, shared: &[impl AsRef<str>]) -> Value {
+    let units: Vec<Value> = shared
+        .iter()
+        .map(|code| json!({"type": "jobcenter", "code": code.as_ref()}))
+        .collect();
+    json!({
+        "job_order_id": id.to_string(),
+        "version": 1,
+        "request_id": format!("ANM-{n}"),
+        "origin": "unit",
+        "changed_by": {"kind": "unit", "unit": {"type": "jobcenter", "code": RESPONSIBLE}},
+        "title": format!("Lagermedarbejder {n}"),
+        "occupation": {"name": "Lagermedarbejder", "alias": null, "code": "932920"},
+        "employer": {"cvr": "10150817", "p_number": "1003456789", "name": "Brøndby Lager ApS"},
+        "contact": {"name": "Søren Østergård", "email": "soeren@brondbylager.dk", "phone": "43212345"},
+        "responsible_unit": {"type": "jobcenter", "code": RESPONSIBLE},
+        "coordinator": {"id": "c-17", "name": "Åse Nørgaard"},
+        "coordinator_allowed": true,
+        "descriptions": {
+            "tasks": "Pluk og pak på nathold. ".repeat(20),
+            "qualifications_and_pay": "Truckcertifikat. Løn efter overenskomst.",
+            "working_hours": "37 timer, nat"
+        },
+        "continuous": false,
+        "positions": 3,
+        "expected_start": "2027-01-04",
+        "mediation_deadline": "2026-12-18",
+        "status": "open",
+        "sharing": {"scope": scope, "units": units},
+        "created_at": "2026-11-20T08:00:00Z",
+        "updated_at": "2026-11-22T09:00:00Z"
+    })
+}
+
+/// The hub's CloudEvent of snapshot `data` of order `order`, with a fresh id,
+/// as a message to the hub exchange of `topology`.
+pub fn hub_snapshot(topology: &Topology, order: Uuid, data: Value) -> Outgoing {
+    let message_id = Uuid::new_v4().to_string();
+    let body = json!({
+        "specversion": "1.0", "id": message_id, "source": "/dfdg",
+        "type": "dk.dfdg.joborder.snapshot", "subject": order.to_string(),
+        "datacontenttype": "application/json", "data": data
+    });
+    Outgoing {
+        exchange: topology.hub_exchange.clone(),
+        routing_key: "joborder.snapshot".into(),
+        properties: cloudevent_properties(&message_id, FieldTable::default()),
+        body: body.to_string().into_bytes(),
+        mandatory: true,
+    }
+}
+
+/// Declares queue `queue` of the bench's own (exclusive: it goes with the
+/// channel's connection) and binds it to `exchange` with `pattern`.
+pub async fn bind_queue(ch: &Channel, queue: &str, exchange: &str, pattern: &str) {
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.queue_bind(
+        queue.into(),
+        exchange.into(),
+        pattern.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+}
+
+/// A database and broker names of the bench's own, and the flags that point
+/// a worker at them. Dropping it removes both.
+pub struct BenchEnv {
+    /// The prefix of the broker names, also the worker log's name.
+    pub prefix: String,
+    pub db_url: String,
+    pub settings: Settings,
+    /// The worker's global flags: database, HTTP address, topology, then
+    /// the extra flags.
+    pub args: Vec<String>,
+    /// Kept from the first time the database answers.
+    db: Option<PgConnection>,
+}
+
+impl BenchEnv {
+    pub fn new(extra: &[String]) -> BenchEnv {
+        let id = Uuid::new_v4().simple().to_string();
+        let prefix = format!("bench{}", &id[..8]);
+        let db_url = format!("{PG_SERVER}/jobsync_bench_{}", &id[..12]);
+        let mut settings = jobsync::config::parse_cli(["jobsync", "run"])
+            .unwrap()
+            .settings;
+        settings.topology = settings.topology.with_prefix(&prefix);
+        let mut args: Vec<String> = vec!["--database-url".into(), db_url.clone()];
+        args.extend(["--http-addr".into(), "127.0.0.1:0".into()]);
+        args.extend(settings.topology.as_args());
+        args.extend_from_slice(extra);
+        BenchEnv {
+            prefix,
+            db_url,
+            settings,
+            args,
+            db: None,
+        }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.settings.topology
+    }
+
+    /// A connection to RabbitMQ named `name`, with the topology declared.
+    pub async fn connect(&self, name: &str) -> lapin::Connection {
+        let conn = jobsync::amqp::connect(AMQP_URL, name)
+            .await
+            .expect("RabbitMQ answers (scripts/services)");
+        let ch = conn.create_channel().await.unwrap();
+        jobsync::amqp::topology::declare(&ch, self.topology(), self.settings.amqp.delivery_limit)
+            .await
+            .unwrap();
+        conn
+    }
+
+    /// Publishes `n` snapshots made by `data` to the hub exchange, under
+    /// pipelined confirms in groups of 1,000; says their average size on a
+    /// line starting with `indent`. Returns the publish rate in msg/s.
+    pub async fn preload(
+        &self,
+        conn: &lapin::Connection,
+        n: usize,
+        data: impl Fn(Uuid, usize) -> Value,
+        indent: &str,
+    ) -> f64 {
+        let publisher = Publisher::open(conn).await.unwrap();
+        let messages: Vec<Outgoing> = (0..n)
+            .map(|i| {
+                let order = Uuid::new_v4();
+                hub_snapshot(self.topology(), order, data(order, i))
+            })
+            .collect();
+        let bytes: usize = messages.iter().map(|m| m.body.len()).sum();
+        println!(
+            "{indent}pre-loading {n} snapshots of {} bytes on average",
+            bytes / n
+        );
+        let started = Instant::now();
+        for chunk in messages.chunks(1000) {
+            publisher.publish_all(chunk).await.unwrap();
+        }
+        n as f64 / started.elapsed().as_secs_f64()
+    }
+
+    /// Where the worker logs (JSON lines).
+    pub fn log_path(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("{}.log", self.prefix))
+    }
+
+    /// Starts one `jobsync run` (the release binary), as an operator would.
+    pub fn start_worker(&self) -> Worker {
+        let log = std::fs::File::create(self.log_path()).unwrap();
+        let started = Instant::now();
+        let child = Command::new(env!("CARGO_BIN_EXE_jobsync"))
+            .args(&self.args)
+            .arg("run")
+            .env("JOBSYNC_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the jobsync binary runs");
+        Worker {
+            child,
+            started,
+            peak_kb: 0,
+            status: None,
+        }
+    }
+
+    fn db(&mut self) -> Option<&mut PgConnection> {
+        if self.db.is_none() {
+            self.db = PgConnection::establish(&self.db_url).ok();
+        }
+        self.db.as_mut()
+    }
+
+    /// How many hub messages the worker has committed (0 while its database
+    /// is not there yet).
+    pub fn processed(&mut self) -> usize {
+        use jobsync::store::schema::processed_messages::dsl::processed_messages;
+        self.db().map_or(0, |conn| {
+            let count: i64 = processed_messages.count().get_result(conn).unwrap_or(0);
+            count as usize
+        })
+    }
+
+    /// Seconds from the first to the last commit of `processed_messages`.
+    pub fn commit_span_s(&mut self) -> Option<f64> {
+        #[derive(QueryableByName)]
+        struct Span {
+            #[diesel(sql_type = diesel::sql_types::Double)]
+            seconds: f64,
+        }
+        let span: Span = diesel::sql_query(
+            "SELECT extract(epoch FROM max(processed_at) - min(processed_at))::float8 AS seconds FROM processed_messages",
+        )
+        .get_result(self.db()?)
+        .ok()?;
+        Some(span.seconds)
+    }
+}
+
+impl Drop for BenchEnv {
+    fn drop(&mut self) {
+        self.db = None;
+        let topology = self.settings.topology.clone();
+        let name = self.db_url.rsplit('/').next().unwrap().to_owned();
+        // On a thread and runtime of its own: Drop cannot await, and may run
+        // inside the bench's runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(conn) = jobsync::amqp::connect(AMQP_URL, "jobsync bench cleanup").await {
+                    if let Ok(ch) = conn.create_channel().await {
+                        let _ = jobsync::amqp::topology::delete(&ch, &topology).await;
+                    }
+                    let _ = conn.close(200, "done".into()).await;
+                }
+            });
+            if let Ok(mut admin) = PgConnection::establish(&format!("{PG_SERVER}/postgres")) {
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut admin);
+            }
+        })
+        .join();
+    }
+}
+
+/// A running `jobsync run`; dropping it stops it with SIGTERM.
+pub struct Worker {
+    child: Child,
+    started: Instant,
+    peak_kb: u64,
+    status: Option<ExitStatus>,
+}
+
+/// What [`Worker::wait_applied`] saw.
+pub struct Waited {
+    /// When every message was applied, since the worker started.
+    pub applied_at: Option<Duration>,
+    /// Whether the timeout passed first.
+    pub timed_out: bool,
+}
+
+impl Worker {
+    /// Time since the worker started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The worker's peak resident memory in kB, as far as sampled.
+    pub fn peak_kb(&self) -> u64 {
+        self.peak_kb
+    }
+
+    /// Polls every `every`, sampling the peak resident memory, until the
+    /// worker has applied `n` messages of `env` and `also()` holds, or
+    /// `timeout` has passed since the worker started.
+    pub fn wait_applied(
+        &mut self,
+        env: &mut BenchEnv,
+        n: usize,
+        every: Duration,
+        timeout: Duration,
+        also: impl Fn() -> bool,
+    ) -> Waited {
+        let mut applied_at = None;
+        loop {
+            std::thread::sleep(every);
+            self.peak_kb = self.peak_kb.max(vm_hwm_kb(self.child.id()).unwrap_or(0));
+            if applied_at.is_none() && env.processed() >= n {
+                applied_at = Some(self.elapsed());
+            }
+            if applied_at.is_some() && also() {
+                return Waited {
+                    applied_at,
+                    timed_out: false,
+                };
+            }
+            if self.elapsed() > timeout {
+                return Waited {
+                    applied_at,
+                    timed_out: true,
+                };
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the worker to exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        if self.status.is_none() {
+            self.status = Some(self.terminate().unwrap());
+        }
+        self.status.unwrap()
+    }
+
+    fn terminate(&mut self) -> std::io::Result<ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Also on a panic, so without a second one.
+        if self.status.is_none() {
+            let _ = self.terminate();
+        }
+    }
+}
+
+/// Peak resident set size of process `pid`, in kB (Linux).
+pub fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
