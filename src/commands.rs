@@ -4,7 +4,7 @@ use anyhow::{bail, Context as _};
 use lapin::types::FieldTable;
 
 use crate::amqp::{self, publisher::Outgoing, publisher::Publisher};
-use crate::config::{redact_url, Settings};
+use crate::config::{redact_url, Settings, Topology};
 use crate::domain::unit::Unit;
 use crate::store;
 
@@ -90,6 +90,40 @@ pub async fn publish(settings: &Settings, file: &str) -> anyhow::Result<usize> {
     Ok(events.len())
 }
 
+/// Removes a prefixed environment (see [`crate::config::Topology::with_prefix`])
+/// with everything in it: every queue and exchange of `topology`, and the
+/// database `db_name` on the server at `server_url`. Blocking, on a thread
+/// and runtime of its own (it is called from `Drop` in tests and
+/// benchmarks, which may run inside a runtime); errors are ignored, as for
+/// a cleanup after a failure.
+pub fn remove_environment(amqp_url: &str, topology: &Topology, server_url: &str, db_name: &str) {
+    let (amqp_url, topology) = (amqp_url.to_owned(), topology.clone());
+    let (server_url, db_name) = (server_url.to_owned(), db_name.to_owned());
+    let _ = std::thread::spawn(move || {
+        use diesel::{Connection as _, RunQueryDsl as _};
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(async {
+                if let Ok(conn) = amqp::connect(&amqp_url, "jobsync cleanup").await {
+                    if let Ok(ch) = conn.create_channel().await {
+                        let _ = amqp::topology::delete(&ch, &topology).await;
+                    }
+                    let _ = conn.close(200, "cleaned up".into()).await;
+                }
+            });
+        }
+        if let Ok(mut conn) = diesel::PgConnection::establish(&format!("{server_url}/postgres")) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+            ))
+            .execute(&mut conn);
+        }
+    })
+    .join();
+}
+
 /// Parses a unit written as in text: `jobcenter:15300`.
 pub fn parse_unit(text: &str) -> anyhow::Result<Unit> {
     let Some((kind, code)) = text.split_once(':') else {
@@ -111,7 +145,7 @@ pub async fn tail(
     stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     use futures_util::StreamExt;
-    use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+    use lapin::options::BasicConsumeOptions;
     use std::io::Write;
 
     let unit = parse_unit(unit)?;
@@ -125,30 +159,17 @@ pub async fn tail(
         })?;
     let channel = connection.create_channel().await?;
     amqp::topology::declare(&channel, &settings.topology, settings.amqp.delivery_limit).await?;
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
     let binding = format!("unit.{}.{}.#", unit.kind().as_str(), unit.code());
-    channel
-        .queue_bind(
-            queue.name().as_str().into(),
-            settings.topology.notifications_exchange.as_str().into(),
-            binding.as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let queue = amqp::topology::watch(
+        &channel,
+        "",
+        &settings.topology.notifications_exchange,
+        &binding,
+    )
+    .await?;
     let mut deliveries = channel
         .basic_consume(
-            queue.name().as_str().into(),
+            queue.as_str().into(),
             "jobsync-tail".into(),
             BasicConsumeOptions {
                 no_ack: true,
@@ -163,7 +184,7 @@ pub async fn tail(
         .unwrap_or_default();
     tracing::info!(
         unit = %unit,
-        queue = %queue.name(),
+        queue = %queue,
         binding = %binding,
         "tailing the notifications of {unit}{name}"
     );

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use jobsync::amqp::publisher::{cloudevent_properties, Outgoing, Publisher};
 use jobsync::config::{Settings, Topology};
-use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::Channel;
 use serde_json::{json, Value};
@@ -117,26 +116,9 @@ pub fn hub_snapshot(topology: &Topology, order: Uuid, data: Value) -> Outgoing {
 /// Declares queue `queue` of the bench's own (exclusive: it goes with the
 /// channel's connection) and binds it to `exchange` with `pattern`.
 pub async fn bind_queue(ch: &Channel, queue: &str, exchange: &str, pattern: &str) {
-    ch.queue_declare(
-        queue.into(),
-        QueueDeclareOptions {
-            exclusive: true,
-            auto_delete: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    ch.queue_bind(
-        queue.into(),
-        exchange.into(),
-        pattern.into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    jobsync::amqp::topology::watch(ch, queue, exchange, pattern)
+        .await
+        .unwrap();
 }
 
 /// A database and broker names of the bench's own, and the flags that point
@@ -281,30 +263,8 @@ impl BenchEnv {
 impl Drop for BenchEnv {
     fn drop(&mut self) {
         self.db = None;
-        let topology = self.settings.topology.clone();
         let name = self.db_url.rsplit('/').next().unwrap().to_owned();
-        // On a thread and runtime of its own: Drop cannot await, and may run
-        // inside the bench's runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(conn) = jobsync::amqp::connect(AMQP_URL, "jobsync bench cleanup").await {
-                    if let Ok(ch) = conn.create_channel().await {
-                        let _ = jobsync::amqp::topology::delete(&ch, &topology).await;
-                    }
-                    let _ = conn.close(200, "done".into()).await;
-                }
-            });
-            if let Ok(mut admin) = PgConnection::establish(&format!("{PG_SERVER}/postgres")) {
-                let _ =
-                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .execute(&mut admin);
-            }
-        })
-        .join();
+        jobsync::commands::remove_environment(AMQP_URL, &self.settings.topology, PG_SERVER, &name);
     }
 }
 

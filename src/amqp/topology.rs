@@ -126,6 +126,38 @@ pub async fn declare(
     Ok(())
 }
 
+/// Declares an exclusive, self-deleting queue (named `name`, or by the
+/// broker when empty) bound to `exchange` with `pattern`, and returns its
+/// name: for watching what is published (`jobsync tail`, tests, benchmarks).
+pub async fn watch(
+    channel: &Channel,
+    name: &str,
+    exchange: &str,
+    pattern: &str,
+) -> Result<String, lapin::Error> {
+    let queue = channel
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            queue.name().as_str().into(),
+            exchange.into(),
+            pattern.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(queue.name().to_string())
+}
+
 /// Deletes every queue and exchange of `t`, with the messages in them: for
 /// tests and benchmarks that made a topology of their own.
 pub async fn delete(channel: &Channel, t: &Topology) -> Result<(), lapin::Error> {

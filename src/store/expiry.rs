@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt};
@@ -22,7 +22,6 @@ use super::outbox::{self, Composer};
 use super::schema::{job_orders, mediation_logs};
 use super::views;
 use crate::config::Topology;
-use crate::contract::joborder::JobOrderData;
 use crate::domain::expiry::passed_before;
 use crate::domain::fanout::{order_changes, Event, Lifecycle};
 use crate::domain::views::{
@@ -47,17 +46,7 @@ pub fn expire_due(
         if ids.is_empty() {
             return Ok(0);
         }
-        type Row = (Uuid, serde_json::Value, i64, bool, Option<NaiveDate>);
-        let rows: Vec<Row> = job_orders::table
-            .select((
-                job_orders::id,
-                job_orders::snapshot,
-                job_orders::version,
-                job_orders::coordinator_reassignment_needed,
-                job_orders::mediation_deadline,
-            ))
-            .filter(job_orders::id.eq_any(&ids))
-            .load(conn)?;
+        let facts = views::load_view_facts(conn, &ids)?;
         let undecided: HashMap<Uuid, i32> = mediation_logs::table
             .select((mediation_logs::job_order_id, mediation_logs::undecided))
             .filter(mediation_logs::job_order_id.eq_any(&ids))
@@ -70,14 +59,13 @@ pub fn expire_due(
             outbox: Vec::new(),
             redactions: 0,
         };
-        let mut hashes_after = Vec::with_capacity(rows.len());
-        for (id, snapshot, version, needed, deadline) in rows {
-            let snapshot: JobOrderData =
-                serde_json::from_value(snapshot).expect("stored snapshots are canonical");
-            let responsible = responsible_unit(&snapshot);
-            let shared: BTreeSet<_> = shared_units(&snapshot).into_iter().collect();
+        let mut hashes_after = Vec::with_capacity(facts.len());
+        for (id, f) in &facts {
+            let (id, snapshot, version) = (*id, &f.snapshot, f.version);
+            let responsible = responsible_unit(snapshot);
+            let shared: BTreeSet<_> = shared_units(snapshot).into_iter().collect();
             let extras = OrderExtras {
-                coordinator_reassignment_needed: needed,
+                coordinator_reassignment_needed: f.coordinator_reassignment_needed,
                 expired_at: Some(now),
                 undecided_candidates: undecided.get(&id).copied().unwrap_or(0),
             };
@@ -87,8 +75,8 @@ pub fn expire_due(
                 None,
                 &responsible,
                 &shared,
-                responsible_order_view(&snapshot, extras),
-                shared_order_view(&snapshot, Some(now)),
+                responsible_order_view(snapshot, extras),
+                shared_order_view(snapshot, Some(now)),
                 |_| unreachable!("nobody loses the order by expiry"),
             );
             for n in &mut notifications {
@@ -97,10 +85,12 @@ pub fn expire_due(
             // Deterministic ids: one expiry per order and deadline.
             let cause = format!(
                 "expiry:{id}:{}",
-                deadline.map(|d| d.to_string()).unwrap_or_default()
+                f.mediation_deadline
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
             );
             effects.notify(&cause, id, version, &notifications);
-            let data = crate::domain::fanout::lifecycle_data(&snapshot, None);
+            let data = crate::domain::fanout::lifecycle_data(snapshot, None);
             let row = effects
                 .composer
                 .lifecycle(&cause, id, version, Lifecycle::Expired, &data);

@@ -16,7 +16,6 @@ use super::schema::{
     mediation_entry_history, mediation_logs,
 };
 use super::views;
-use crate::contract::joborder::JobOrderData;
 use crate::domain::fanout::{log_changes, Event, Notification};
 use crate::domain::joborder::{ChangedBy, Timeline};
 use crate::domain::mediationlog::{
@@ -51,7 +50,7 @@ pub(super) fn apply(
     let facts = load_order_facts(conn, &ids)?;
     let mut stored = load_stored_logs(conn, &ids)?;
     let known: Vec<Uuid> = facts.keys().copied().collect();
-    let view_facts = load_view_facts(conn, &known)?;
+    let view_facts = views::load_view_facts(conn, &known)?;
     let mut order_hashes = views::load_order_hashes(conn, &known)?;
     let mut log_hashes = views::load_log_hashes(conn, &known)?;
     let mut order_hashes_after: Vec<(Uuid, Vec<u8>, Vec<u8>)> = Vec::new();
@@ -148,40 +147,6 @@ pub(super) fn apply(
             .execute(conn)?;
     }
     Ok(())
-}
-
-/// What the responsible unit's order view is made of.
-struct ViewFacts {
-    snapshot: JobOrderData,
-    version: i64,
-    coordinator_reassignment_needed: bool,
-    expired_at: Option<DateTime<Utc>>,
-}
-
-fn load_view_facts(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, ViewFacts>> {
-    type Row = (Uuid, serde_json::Value, i64, bool, Option<DateTime<Utc>>);
-    let rows: Vec<Row> = job_orders::table
-        .select((
-            job_orders::id,
-            job_orders::snapshot,
-            job_orders::version,
-            job_orders::coordinator_reassignment_needed,
-            job_orders::expired_at,
-        ))
-        .filter(job_orders::id.eq_any(ids))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, snapshot, version, needed, expired_at)| {
-            let facts = ViewFacts {
-                snapshot: serde_json::from_value(snapshot).expect("stored snapshots are canonical"),
-                version,
-                coordinator_reassignment_needed: needed,
-                expired_at,
-            };
-            (id, facts)
-        })
-        .collect())
 }
 
 #[derive(Queryable)]

@@ -3,13 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::pg::upsert::excluded;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::apply::ROWS_PER_STATEMENT;
-use super::schema::{mediation_log_views, mediation_logs, order_views};
+use super::schema::{job_orders, mediation_log_views, mediation_logs, order_views};
+use crate::contract::joborder::JobOrderData;
 use crate::contract::mediationlog::MediationLogData;
 use crate::domain::unit::Unit;
 
@@ -134,5 +136,56 @@ pub fn load_log_snapshots(
             let log = serde_json::from_value(snapshot).expect("stored snapshots are canonical");
             (id, log)
         })
+        .collect())
+}
+
+/// What the responsible unit's order view is made of.
+pub(super) struct ViewFacts {
+    pub snapshot: JobOrderData,
+    pub version: i64,
+    pub coordinator_reassignment_needed: bool,
+    pub expired_at: Option<DateTime<Utc>>,
+    pub mediation_deadline: Option<NaiveDate>,
+}
+
+/// The [`ViewFacts`] of the stored orders among `ids`.
+pub(super) fn load_view_facts(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, ViewFacts>> {
+    type Row = (
+        Uuid,
+        serde_json::Value,
+        i64,
+        bool,
+        Option<DateTime<Utc>>,
+        Option<NaiveDate>,
+    );
+    let rows: Vec<Row> = job_orders::table
+        .select((
+            job_orders::id,
+            job_orders::snapshot,
+            job_orders::version,
+            job_orders::coordinator_reassignment_needed,
+            job_orders::expired_at,
+            job_orders::mediation_deadline,
+        ))
+        .filter(job_orders::id.eq_any(ids))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, snapshot, version, needed, expired_at, mediation_deadline)| {
+                let facts = ViewFacts {
+                    snapshot: serde_json::from_value(snapshot)
+                        .expect("stored snapshots are canonical"),
+                    version,
+                    coordinator_reassignment_needed: needed,
+                    expired_at,
+                    mediation_deadline,
+                };
+                (id, facts)
+            },
+        )
         .collect())
 }

@@ -342,31 +342,12 @@ impl Drop for TestEnv {
             w.stop.cancel();
             w.handle.abort();
         }
-        let topology = self.settings.topology.clone();
-        let db_name = self.db_name.clone();
-        let server = self.server_url.clone();
-        // Cleanup runs on its own thread and runtime: Drop cannot await.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(conn) = jobsync::amqp::connect(AMQP_URL, "jobsync test cleanup").await {
-                    if let Ok(ch) = conn.create_channel().await {
-                        let _ = jobsync::amqp::topology::delete(&ch, &topology).await;
-                    }
-                    let _ = conn.close(200, "cleaned up".into()).await;
-                }
-            });
-            if let Ok(mut conn) = PgConnection::establish(&format!("{server}/postgres")) {
-                let _ = diesel::sql_query(format!(
-                    "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
-                ))
-                .execute(&mut conn);
-            }
-        })
-        .join();
+        jobsync::commands::remove_environment(
+            AMQP_URL,
+            &self.settings.topology,
+            &self.server_url,
+            &self.db_name,
+        );
     }
 }
 
@@ -688,33 +669,13 @@ impl TestEnv {
     }
 
     async fn bind(&self, exchange: &str, key: &str, label: &str) -> Subscription {
-        use lapin::options::{QueueBindOptions, QueueDeclareOptions};
         let channel = self.amqp.create_channel().await.unwrap();
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                Default::default(),
-            )
-            .await
-            .unwrap();
-        channel
-            .queue_bind(
-                queue.name().as_str().into(),
-                exchange.into(),
-                key.into(),
-                QueueBindOptions::default(),
-                Default::default(),
-            )
+        let queue = jobsync::amqp::topology::watch(&channel, "", exchange, key)
             .await
             .unwrap();
         Subscription {
             channel,
-            queue: queue.name().to_string(),
+            queue,
             label: label.to_owned(),
         }
     }
