@@ -27,7 +27,7 @@ fn main() {
         let conn = env.connect("jobsync bench").await;
         let data = |id, i| common::snapshot(id, i, "neighbours", &["16700"]);
         let rate = env.preload(&conn, n, data, "").await;
-        conn.close(200, "loaded".into()).await.unwrap();
+        let _ = conn.close(200, "loaded".into()).await;
         rate
     });
     println!("broker: persistent publishes with pipelined confirms: {publish_rate:.0} msg/s");
