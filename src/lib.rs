@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod contract;
 pub mod domain;
+pub mod ops;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

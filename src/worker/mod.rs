@@ -24,6 +24,7 @@ use crate::amqp::{self, topology};
 use crate::config::{redact_url, Settings};
 use crate::contract::envelope::InboundType;
 use crate::domain::expiry::{Clock, SystemClock};
+use crate::ops::{self, Health};
 use crate::store::{self, PgPool};
 
 pub use batch::{classify, parse, DbFault};
@@ -40,6 +41,19 @@ pub async fn run_with_clock(
     shutdown: CancellationToken,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
+    let t = &settings.topology;
+    let health = Health::new(&[&t.joborders_queue, &t.mediationlogs_queue]);
+    ops::metrics_handle();
+    ops::register_queue(&t.joborders_queue);
+    ops::register_queue(&t.mediationlogs_queue);
+    let listener = ops::listen(settings.http_addr).await?;
+    let ops_pool = store::db::pool(&settings.database.url, 1)?;
+    let endpoints = tokio::spawn(ops::serve(
+        listener,
+        health.clone(),
+        ops_pool,
+        shutdown.clone(),
+    ));
     let pool = prepare_database(&settings, &shutdown).await?;
     let Some(pool) = pool else { return Ok(()) };
     let scheduler = tokio::spawn(scheduler::run(
@@ -48,9 +62,10 @@ pub async fn run_with_clock(
         clock.clone(),
         shutdown.clone(),
     ));
-    let result = supervise(&settings, &pool, &clock, &shutdown).await;
+    let result = supervise(&settings, &pool, &clock, &health, &shutdown).await;
     shutdown.cancel();
     let _ = scheduler.await;
+    let _ = endpoints.await;
     result
 }
 
@@ -59,12 +74,15 @@ async fn supervise(
     settings: &Settings,
     pool: &PgPool,
     clock: &Arc<dyn Clock>,
+    health: &Arc<Health>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut backoff = reconnect_backoff();
     loop {
         let started = Instant::now();
-        match session(settings, pool, clock, shutdown).await {
+        let result = session(settings, pool, clock, health, shutdown).await;
+        health.set_broker(false);
+        match result {
             Ok(()) => return Ok(()),
             Err(SessionError::Fatal(e)) => return Err(e),
             Err(SessionError::Lost(e)) => {
@@ -153,6 +171,7 @@ async fn session(
     settings: &Settings,
     pool: &PgPool,
     clock: &Arc<dyn Clock>,
+    health: &Arc<Health>,
     shutdown: &CancellationToken,
 ) -> Result<(), SessionError> {
     let connecting = amqp::connect(&settings.amqp.url, "jobsync");
@@ -168,7 +187,8 @@ async fn session(
             )
         })
         .map_err(SessionError::Lost)?;
-    let result = consume_on(&connection, settings, pool, clock, shutdown).await;
+    health.set_broker(true);
+    let result = consume_on(&connection, settings, pool, clock, health, shutdown).await;
     let _ = bounded(connection.close(200, "jobsync stopping".into())).await;
     result
 }
@@ -178,6 +198,7 @@ async fn consume_on(
     settings: &Settings,
     pool: &PgPool,
     clock: &Arc<dyn Clock>,
+    health: &Arc<Health>,
     shutdown: &CancellationToken,
 ) -> Result<(), SessionError> {
     let declare_channel = connection.create_channel().await?;
@@ -223,6 +244,7 @@ async fn consume_on(
             publisher: Publisher::open(connection).await?,
             relay: wake.clone(),
             clock: clock.clone(),
+            health: health.clone(),
         });
     }
     // Both queues on one connection, each on channels of its own; the first
@@ -256,6 +278,7 @@ struct Consumer {
     /// Woken after a commit that wrote outbox rows.
     relay: Arc<Notify>,
     clock: Arc<dyn Clock>,
+    health: Arc<Health>,
 }
 
 impl Consumer {
@@ -278,6 +301,26 @@ impl Consumer {
             )
             .await?;
         tracing::info!(queue = %self.queue, "consuming");
+        self.health.set_consuming(&self.queue, true);
+        let result = self.consume(&mut deliveries, shutdown).await;
+        self.health.set_consuming(&self.queue, false);
+        if result.is_ok() {
+            // Stopping: no new deliveries; what was in hand is handled.
+            let _ =
+                bounded(channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()))
+                    .await;
+            let _ = bounded(channel.close(200, "jobsync stopping".into())).await;
+            tracing::info!(queue = %self.queue, "stopped consuming");
+        }
+        result
+    }
+
+    /// Gathers batches and handles them until stopped or lost.
+    async fn consume(
+        &self,
+        deliveries: &mut lapin::Consumer,
+        shutdown: &CancellationToken,
+    ) -> Result<(), SessionError> {
         let size = self.settings.batching.size as usize;
         let wait = self.settings.batching.wait();
         loop {
@@ -326,11 +369,6 @@ impl Consumer {
             }
             batch::handle(self, batch, shutdown).await?;
         }
-        // Stopping: no new deliveries; what was in hand is handled above.
-        let _ =
-            bounded(channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default())).await;
-        let _ = bounded(channel.close(200, "jobsync stopping".into())).await;
-        tracing::info!(queue = %self.queue, "stopped consuming");
         Ok(())
     }
 }

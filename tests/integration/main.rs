@@ -9,5 +9,6 @@ mod fanout;
 mod helpers;
 mod joborders;
 mod mediation;
+mod operations;
 mod rejections;
 mod resilience;

@@ -1,0 +1,137 @@
+//! Section 8: the operations endpoints as an operator and an orchestrator
+//! use them.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+const T: Duration = Duration::from_secs(30);
+
+/// Waits until `path` answers with `status`; returns the body.
+async fn wait_for(port: u16, path: &str, status: u16) -> String {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        if let Some((s, body)) = http_get(port, path).await {
+            if s == status {
+                return body;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} did not answer {status} within {T:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_naming_the_database_while_postgresql_is_stopped() {
+    let pg = PrivatePostgres::start();
+    let port = free_port();
+    let port_arg = format!("127.0.0.1:{port}");
+    let mut env = TestEnv::with_server(&pg.url(), &["--http-addr", &port_arg]).await;
+    env.start_worker();
+    let ready = wait_for(port, "/readyz", 200).await;
+    assert!(ready.contains("\"ready\""), "{ready}");
+    assert!(wait_for(port, "/healthz", 200).await.contains("ok"));
+
+    pg.stop();
+    let down = wait_for(port, "/readyz", 503).await;
+    let body: serde_json::Value = serde_json::from_str(&down).unwrap();
+    assert_eq!(body["status"], "not ready");
+    assert_eq!(body["down"], serde_json::json!(["database"]), "{body}");
+    assert_eq!(http_get(port, "/healthz").await.map(|r| r.0), Some(200));
+
+    pg.start_again();
+    wait_for(port, "/readyz", 200).await;
+    // And the worker applies again.
+    env.publish(&[event(&snapshot(Uuid::new_v4(), 1))]).await;
+    env.wait_processed(1, T).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_the_worker_does() {
+    use std::process::Stdio;
+    let env = TestEnv::new().await;
+    let port = free_port();
+    // The binary, so that the counters are this worker's alone.
+    let mut worker =
+        crate::cli::jobsync(&env, &["--http-addr", &format!("127.0.0.1:{port}"), "run"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    wait_for(port, "/readyz", 200).await;
+    let before = wait_for(port, "/metrics", 200).await;
+    for name in [
+        "jobsync_messages_total",
+        "jobsync_outbox_pending",
+        "jobsync_outbox_oldest_age_seconds",
+        "jobsync_notifications_published_total",
+        "jobsync_expired_total",
+        "jobsync_cpr_redactions_total",
+        "jobsync_broker_reconnects_total",
+    ] {
+        assert!(
+            before.contains(&format!("# TYPE {name}")),
+            "{name} is exported:\n{before}"
+        );
+    }
+    let queue = &env.settings.topology.joborders_queue;
+    let applied = |text: &str| {
+        value(
+            text,
+            &format!("jobsync_messages_total{{queue=\"{queue}\",outcome=\"applied\"}}"),
+        )
+    };
+    let rejected = |text: &str| {
+        value(
+            text,
+            &format!("jobsync_messages_total{{queue=\"{queue}\",outcome=\"rejected\"}}"),
+        )
+    };
+    assert_eq!(applied(&before), Some(0.0), "{before}");
+
+    let mut order = snapshot(Uuid::new_v4(), 1);
+    order["descriptions"]["tasks"] = "Ring 010190-1234".into();
+    let mut bad = snapshot(Uuid::new_v4(), 1);
+    bad["employer"]["cvr"] = "12345679".into();
+    env.publish(&[event(&order), event(&bad)]).await;
+    env.wait_processed(1, T).await;
+    let deadline = tokio::time::Instant::now() + T;
+    let after = loop {
+        let text = wait_for(port, "/metrics", 200).await;
+        let published = value(
+            &text,
+            "jobsync_notifications_published_total{event=\"joborder.updated\"}",
+        );
+        if published >= Some(2.0) && rejected(&text) == Some(1.0) {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "metrics did not move:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(applied(&after), Some(1.0));
+    assert!(
+        value(&after, "jobsync_cpr_redactions_total") >= Some(2.0),
+        "one CPR number in the responsible and the shared view:\n{after}"
+    );
+    assert!(
+        after.contains("jobsync_apply_duration_seconds_bucket"),
+        "{after}"
+    );
+    assert!(after.contains("jobsync_batch_size_bucket"), "{after}");
+    let _ = worker.kill();
+    let _ = worker.wait();
+}
+
+/// The value of the series `series` (name and labels, as printed).
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|rest| rest.trim().parse().ok())
+}
