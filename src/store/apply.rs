@@ -18,7 +18,6 @@ use uuid::Uuid;
 use super::outbox::{self, Composer, OutboxRow};
 use super::schema::processed_messages;
 use super::{joborders, mediation};
-use crate::config::Topology;
 use crate::domain::fanout::Notification;
 use crate::domain::joborder::JobOrder;
 use crate::domain::mediationlog::MediationLog;
@@ -107,13 +106,13 @@ pub struct BatchResult {
 }
 
 /// What the stream parts of a batch write beside their own tables.
-pub(super) struct Effects<'a> {
-    pub composer: Composer<'a>,
+pub(super) struct Effects {
+    pub composer: Composer,
     pub outbox: Vec<OutboxRow>,
     pub redactions: usize,
 }
 
-impl Effects<'_> {
+impl Effects {
     /// Adds the rows of `notifications`, caused by `inbound_id`.
     pub fn notify(
         &mut self,
@@ -138,17 +137,15 @@ impl Effects<'_> {
 /// committed; the caller retries or splits the batch.
 pub fn apply_batch(
     conn: &mut PgConnection,
-    topology: &Topology,
     queue: &str,
     messages: &[Inbound],
     now: DateTime<Utc>,
 ) -> QueryResult<BatchResult> {
-    conn.transaction(|conn| apply_in_transaction(conn, topology, queue, messages, now))
+    conn.transaction(|conn| apply_in_transaction(conn, queue, messages, now))
 }
 
 fn apply_in_transaction(
     conn: &mut PgConnection,
-    topology: &Topology,
     queue: &str,
     messages: &[Inbound],
     now: DateTime<Utc>,
@@ -189,7 +186,7 @@ fn apply_in_transaction(
         }
     }
     let mut effects = Effects {
-        composer: Composer::new(topology, now),
+        composer: Composer::new(now),
         outbox: Vec::new(),
         redactions: 0,
     };

@@ -4,14 +4,15 @@
 //! not yet expired, deadline before today in Copenhagen. The partial index
 //! `job_orders_due` holds exactly the orders that are not expired and not
 //! closed, by deadline, so the cost is in proportion to the orders that are
-//! due, not to all orders. Rows are taken `FOR UPDATE SKIP LOCKED`, and each
+//! due, not to all orders. Rows are taken `FOR NO KEY UPDATE SKIP LOCKED`
+//! (the pass changes no key, so foreign-key checks are not blocked), and each
 //! order's advisory lock (the one its snapshots take) is tried, never waited
 //! for: several instances never expire the same order, and an order being
 //! applied right now is left to the next pass.
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt};
@@ -21,7 +22,6 @@ use super::apply::{lock_key, Effects};
 use super::outbox::{self, Composer};
 use super::schema::{job_orders, mediation_logs};
 use super::views;
-use crate::config::Topology;
 use crate::domain::expiry::passed_before;
 use crate::domain::fanout::{order_changes, Event, Lifecycle};
 use crate::domain::views::{
@@ -31,12 +31,10 @@ use crate::domain::views::{
 /// Expires up to `limit` due orders at `now`, in one transaction, with
 /// `joborder.expired` to every unit that can see each and the lifecycle
 /// event, through the outbox. Returns how many were expired.
-pub fn expire_due(
-    conn: &mut PgConnection,
-    topology: &Topology,
-    now: DateTime<Utc>,
-    limit: i64,
-) -> QueryResult<usize> {
+pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> QueryResult<usize> {
+    // PostgreSQL keeps microseconds: the views must say what is stored, or
+    // the next comparison would see a change that is not there.
+    let now = now.trunc_subsecs(6);
     conn.transaction(|conn| {
         let due = due_orders(conn, now, limit)?;
         if due.is_empty() {
@@ -55,7 +53,7 @@ pub fn expire_due(
             .collect();
         let mut hashes = views::load_order_hashes(conn, &ids)?;
         let mut effects = Effects {
-            composer: Composer::new(topology, now),
+            composer: Composer::new(now),
             outbox: Vec::new(),
             redactions: 0,
         };
@@ -82,13 +80,9 @@ pub fn expire_due(
             for n in &mut notifications {
                 n.event = Event::JobOrderExpired;
             }
-            // Deterministic ids: one expiry per order and deadline.
-            let cause = format!(
-                "expiry:{id}:{}",
-                f.mediation_deadline
-                    .map(|d| d.to_string())
-                    .unwrap_or_default()
-            );
+            // Deterministic ids: an order expires at most once per version
+            // (undoing an expiry takes a new version).
+            let cause = format!("expiry:{id}:{version}");
             effects.notify(&cause, id, version, &notifications);
             let data = crate::domain::fanout::lifecycle_data(snapshot, None);
             let row = effects
@@ -122,13 +116,15 @@ struct Id {
 
 /// The due orders, locked (skipping rows another transaction holds).
 fn due_orders(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> QueryResult<Vec<Uuid>> {
-    Ok(diesel::sql_query(format!("{DUE} FOR UPDATE SKIP LOCKED"))
-        .bind::<diesel::sql_types::Date, _>(passed_before(now))
-        .bind::<BigInt, _>(limit)
-        .load::<Id>(conn)?
-        .into_iter()
-        .map(|r| r.id)
-        .collect())
+    Ok(
+        diesel::sql_query(format!("{DUE} FOR NO KEY UPDATE SKIP LOCKED"))
+            .bind::<diesel::sql_types::Date, _>(passed_before(now))
+            .bind::<BigInt, _>(limit)
+            .load::<Id>(conn)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+    )
 }
 
 /// `EXPLAIN (ANALYZE, FORMAT JSON)` of the query that finds due orders, as

@@ -34,7 +34,7 @@ pub(super) fn apply(
     messages: &[Inbound],
     indices: &[usize],
     outcomes: &mut [Option<Outcome>],
-    effects: &mut Effects<'_>,
+    effects: &mut Effects,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
     let order = |i: usize| match &messages[i].payload {
@@ -88,15 +88,18 @@ pub(super) fn apply(
         let context = Context {
             has_mediation_entries: total > 0,
         };
-        let mut seen: Option<Seen> = match (&current, hashes.remove(&id)) {
-            (Some(c), Some((responsible_hash, shared_hash))) => Some(Seen {
+        // What the units were told; for an order stored without it (before
+        // notifications existed), its units count as told something else,
+        // so that they all get the view now and the lost ones are revoked.
+        let mut seen: Option<Seen> = current.as_ref().map(|c| {
+            let (responsible_hash, shared_hash) = hashes.remove(&id).unwrap_or_default();
+            Seen {
                 responsible: c.responsible_unit.clone(),
                 shared: before.clone(),
                 responsible_hash,
                 shared_hash,
-            }),
-            _ => None,
-        };
+            }
+        });
         let mut expired_at = expired.get(&id).copied().flatten();
         let mut unit_log_hashes = log_hashes.remove(&id);
         let mut last_applied: Option<(&JobOrder, Applied, Option<DateTime<Utc>>)> = None;

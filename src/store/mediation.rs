@@ -37,7 +37,7 @@ pub(super) fn apply(
     messages: &[Inbound],
     indices: &[usize],
     outcomes: &mut [Option<Outcome>],
-    effects: &mut Effects<'_>,
+    effects: &mut Effects,
 ) -> QueryResult<()> {
     let log = |i: usize| match &messages[i].payload {
         Payload::MediationLog(l) => l,

@@ -41,6 +41,22 @@ pub fn unit_routing_key(unit: &Unit, event: &str) -> String {
     format!("unit.{}.{}.{event}", unit.kind().as_str(), unit.code())
 }
 
+/// The `exchange` of a notification row: resolved to the configured
+/// notifications exchange when published, so that a renamed exchange does
+/// not strand the rows written before.
+pub const NOTIFICATIONS: &str = "notifications";
+/// The `exchange` of a lifecycle event row (the events exchange).
+pub const EVENTS: &str = "events";
+
+/// The exchange to publish a row with `exchange` to, under `topology`.
+pub fn resolve_exchange<'a>(exchange: &'a str, topology: &'a Topology) -> &'a str {
+    match exchange {
+        NOTIFICATIONS => &topology.notifications_exchange,
+        EVENTS => &topology.events_exchange,
+        other => other,
+    }
+}
+
 /// A row of the outbox.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = outbox)]
@@ -70,15 +86,13 @@ struct CloudEvent<'a> {
 }
 
 /// Builds outbox rows for the changes of one transaction.
-pub struct Composer<'a> {
-    topology: &'a Topology,
+pub struct Composer {
     time: String,
 }
 
-impl<'a> Composer<'a> {
-    pub fn new(topology: &'a Topology, now: DateTime<Utc>) -> Self {
+impl Composer {
+    pub fn new(now: DateTime<Utc>) -> Self {
         Composer {
-            topology,
             time: canonical_timestamp(now),
         }
     }
@@ -120,7 +134,7 @@ impl<'a> Composer<'a> {
         OutboxRow {
             body: serde_json::to_vec(&body).expect("events serialize"),
             event_id: id,
-            exchange: self.topology.notifications_exchange.clone(),
+            exchange: NOTIFICATIONS.to_owned(),
             routing_key,
             headers,
             job_order_id: Some(job_order_id),
@@ -153,7 +167,7 @@ impl<'a> Composer<'a> {
         OutboxRow {
             body: serde_json::to_vec(&body).expect("events serialize"),
             event_id: id,
-            exchange: self.topology.events_exchange.clone(),
+            exchange: EVENTS.to_owned(),
             routing_key: name.to_owned(),
             headers: json!({}),
             job_order_id: Some(job_order_id),
@@ -196,6 +210,15 @@ pub fn pending(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<Pending>>
         .order(outbox::id)
         .limit(limit)
         .load(conn)
+}
+
+/// The id of the newest row (0 when none).
+pub fn last_id(conn: &mut PgConnection) -> QueryResult<i64> {
+    use diesel::dsl::max;
+    Ok(outbox::table
+        .select(max(outbox::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
 }
 
 /// Removes published rows.

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use diesel::pg::upsert::excluded;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -145,7 +145,6 @@ pub(super) struct ViewFacts {
     pub version: i64,
     pub coordinator_reassignment_needed: bool,
     pub expired_at: Option<DateTime<Utc>>,
-    pub mediation_deadline: Option<NaiveDate>,
 }
 
 /// The [`ViewFacts`] of the stored orders among `ids`.
@@ -153,14 +152,7 @@ pub(super) fn load_view_facts(
     conn: &mut PgConnection,
     ids: &[Uuid],
 ) -> QueryResult<HashMap<Uuid, ViewFacts>> {
-    type Row = (
-        Uuid,
-        serde_json::Value,
-        i64,
-        bool,
-        Option<DateTime<Utc>>,
-        Option<NaiveDate>,
-    );
+    type Row = (Uuid, serde_json::Value, i64, bool, Option<DateTime<Utc>>);
     let rows: Vec<Row> = job_orders::table
         .select((
             job_orders::id,
@@ -168,24 +160,19 @@ pub(super) fn load_view_facts(
             job_orders::version,
             job_orders::coordinator_reassignment_needed,
             job_orders::expired_at,
-            job_orders::mediation_deadline,
         ))
         .filter(job_orders::id.eq_any(ids))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(
-            |(id, snapshot, version, needed, expired_at, mediation_deadline)| {
-                let facts = ViewFacts {
-                    snapshot: serde_json::from_value(snapshot)
-                        .expect("stored snapshots are canonical"),
-                    version,
-                    coordinator_reassignment_needed: needed,
-                    expired_at,
-                    mediation_deadline,
-                };
-                (id, facts)
-            },
-        )
+        .map(|(id, snapshot, version, needed, expired_at)| {
+            let facts = ViewFacts {
+                snapshot: serde_json::from_value(snapshot).expect("stored snapshots are canonical"),
+                version,
+                coordinator_reassignment_needed: needed,
+                expired_at,
+            };
+            (id, facts)
+        })
         .collect())
 }

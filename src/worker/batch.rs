@@ -287,14 +287,13 @@ async fn apply(
         let result = {
             let pool = consumer.pool.clone();
             let queue = consumer.queue.clone();
-            let topology = consumer.settings.topology.clone();
             let messages = messages.clone();
             let now = consumer.clock.now();
             tokio::task::spawn_blocking(move || {
                 let mut conn = pool
                     .get()
                     .map_err(|e| DbFault::Unavailable(e.to_string()))?;
-                store::apply_batch(&mut conn, &topology, &queue, &messages, now).map_err(classify)
+                store::apply_batch(&mut conn, &queue, &messages, now).map_err(classify)
             })
             .await
             .unwrap_or_else(|e| Err(DbFault::Failed(format!("the apply task panicked: {e}"))))

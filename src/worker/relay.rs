@@ -48,9 +48,11 @@ pub(super) async fn run(
         let conn = match lead(settings).await {
             Ok(Some(conn)) => conn,
             Ok(None) => {
-                // Another instance publishes; stand by.
-                if wait(&done, &wake, STANDBY_POLL).await {
-                    return Ok(());
+                // Another instance publishes; stand by (commits here do not
+                // wake a standby: the relay finds them by polling).
+                tokio::select! {
+                    _ = done.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(STANDBY_POLL) => {}
                 }
                 continue;
             }
@@ -64,7 +66,7 @@ pub(super) async fn run(
             }
         };
         tracing::info!("publishing the outbox (this instance is the relay)");
-        match publish_while_leading(&conn, &publisher, &wake, &done).await {
+        match publish_while_leading(&conn, &publisher, settings, &wake, &done).await {
             Ok(()) => return Ok(()),
             Err(RelayError::Broker(e)) => return Err(e),
             Err(RelayError::Database(e)) => {
@@ -93,12 +95,19 @@ async fn wait(done: &CancellationToken, wake: &Notify, pause: Duration) -> bool 
 }
 
 /// A connection holding the relay lock, or `None` when another instance
-/// holds it.
+/// holds it. The connection has TCP keepalives, a user timeout and a
+/// statement timeout: a leader cut off from the database must notice (and
+/// the server must drop its lock) in seconds, not hours.
 async fn lead(settings: &Settings) -> Result<Option<Shared>, String> {
-    let url = settings.database.url.clone();
+    let url = relay_url(&settings.database.url);
     tokio::task::spawn_blocking(move || {
         let mut conn =
             PgConnection::establish(&url).map_err(|e| format!("{} ({})", e, redact_url(&url)))?;
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query("SET statement_timeout = 30000"),
+            &mut conn,
+        )
+        .map_err(|e| e.to_string())?;
         match outbox::try_lead(&mut conn) {
             Ok(true) => Ok(Some(Arc::new(Mutex::new(conn)))),
             Ok(false) => Ok(None),
@@ -123,15 +132,44 @@ async fn on_db<T: Send + 'static>(
     .map_err(|e| RelayError::Database(e.to_string()))
 }
 
+/// The database URL with the relay connection's timeouts (libpq settings).
+fn relay_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    parsed
+        .query_pairs_mut()
+        .append_pair("keepalives", "1")
+        .append_pair("keepalives_idle", "10")
+        .append_pair("keepalives_interval", "5")
+        .append_pair("keepalives_count", "3")
+        .append_pair("tcp_user_timeout", "30000")
+        .append_pair("connect_timeout", "10");
+    parsed.to_string()
+}
+
 async fn publish_while_leading(
     conn: &Shared,
     publisher: &Publisher,
+    settings: &Settings,
     wake: &Notify,
     done: &CancellationToken,
 ) -> Result<(), RelayError> {
     let mut last_gauge = Instant::now() - Duration::from_secs(10);
+    // Once the consumers have stopped, what was committed until then is
+    // published, not what other instances keep committing.
+    let mut drain_to: Option<i64> = None;
     loop {
-        let rows = on_db(conn, |c| outbox::pending(c, ROWS_PER_ROUND)).await?;
+        if drain_to.is_none() && done.is_cancelled() {
+            drain_to = Some(on_db(conn, outbox::last_id).await?);
+        }
+        let mut rows = on_db(conn, |c| outbox::pending(c, ROWS_PER_ROUND)).await?;
+        if let Some(last) = drain_to {
+            rows.retain(|r| r.id <= last);
+            if rows.is_empty() {
+                return Ok(());
+            }
+        }
         if rows.is_empty() {
             if last_gauge.elapsed() >= Duration::from_secs(1) {
                 let (pending, age) = on_db(conn, outbox::backlog).await?;
@@ -139,16 +177,13 @@ async fn publish_while_leading(
                 metrics::gauge!("jobsync_outbox_oldest_age_seconds").set(age);
                 last_gauge = Instant::now();
             }
-            if done.is_cancelled() || wait(done, wake, IDLE_POLL).await {
-                // Stopping: publish what is still committed, then leave.
-                let left = on_db(conn, |c| outbox::pending(c, 1)).await?;
-                if left.is_empty() {
-                    return Ok(());
-                }
-            }
+            let _ = wait(done, wake, IDLE_POLL).await;
             continue;
         }
-        let messages: Vec<Outgoing> = rows.iter().map(outgoing).collect();
+        let messages: Vec<Outgoing> = rows
+            .iter()
+            .map(|r| outgoing(r, &settings.topology))
+            .collect();
         publisher.publish_all(&messages).await.map_err(|e| {
             RelayError::Broker(SessionError::Lost(
                 anyhow::Error::new(e).context("publishing the outbox"),
@@ -164,9 +199,9 @@ async fn publish_while_leading(
 }
 
 /// The AMQP message of an outbox row.
-fn outgoing(row: &Pending) -> Outgoing {
+fn outgoing(row: &Pending, topology: &crate::config::Topology) -> Outgoing {
     Outgoing {
-        exchange: row.exchange.clone(),
+        exchange: outbox::resolve_exchange(&row.exchange, topology).to_owned(),
         routing_key: row.routing_key.clone(),
         properties: cloudevent_properties(&row.event_id, headers(&row.headers)),
         body: row.body.clone(),

@@ -46,10 +46,10 @@ async fn pass(
     let now = clock.now();
     let mut expired = 0;
     loop {
-        let (pool, topology) = (pool.clone(), settings.topology.clone());
+        let pool = pool.clone();
         let n = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
-            anyhow::Ok(expiry::expire_due(&mut conn, &topology, now, EXPIRY_BATCH)?)
+            anyhow::Ok(expiry::expire_due(&mut conn, now, EXPIRY_BATCH)?)
         })
         .await??;
         expired += n;

@@ -169,10 +169,8 @@ async fn deadlines_on_the_last_sundays_of_march_and_october_expire_at_the_right_
     env.wait_processed(2, T).await;
     env.stop_workers().await;
     // One pass at a chosen instant, straight on the database.
-    let topology = env.settings.topology.clone();
     let mut conn = env.db();
-    let mut pass =
-        |at: &str| jobsync::store::expiry::expire_due(&mut conn, &topology, utc(at), 500).unwrap();
+    let mut pass = |at: &str| jobsync::store::expiry::expire_due(&mut conn, utc(at), 500).unwrap();
     // October: clocks went back at 03:00, so midnight is 23:00 UTC.
     assert_eq!(pass("2026-10-25T22:59:59Z"), 0);
     assert_eq!(pass("2026-10-25T23:00:00Z"), 1);
@@ -237,9 +235,8 @@ async fn one_pass_over_100000_open_orders_with_100_due_reads_only_the_100() {
             "no node touches more rows: {plan:#}"
         );
     }
-    let topology = env.settings.topology.clone();
     assert_eq!(
-        jobsync::store::expiry::expire_due(&mut conn, &topology, now, 500).unwrap(),
+        jobsync::store::expiry::expire_due(&mut conn, now, 500).unwrap(),
         100
     );
 }
@@ -280,4 +277,27 @@ async fn inbox_rows_past_their_retention_are_deleted() {
             == 4
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_expiry_a_change_a_unit_cannot_see_still_reaches_no_one_else() {
+    let mut env = TestEnv::with_args(&["--expiry-interval-s", "1"]).await;
+    let responsible = env.subscribe("jobcenter:15300").await;
+    let neighbour = env.subscribe("jobcenter:16700").await;
+    // A clock with nanoseconds, which PostgreSQL does not keep.
+    let clock = TestClock::at("2026-12-19T12:00:00.123456789Z");
+    env.start_worker_with_clock(clock.clone());
+    let id = Uuid::new_v4();
+    env.publish(&[event(&snapshot(id, 1))]).await;
+    let got = neighbour.take(2, T).await;
+    assert_eq!(got[1].event(), "joborder.expired");
+    assert_eq!(got[1].data()["expired_at"], "2026-12-19T12:00:00.123456Z");
+    responsible.take(2, T).await;
+    // Only the contact person changes: the neighbour's view is the same.
+    let mut v2 = snapshot(id, 1);
+    v2["version"] = 2.into();
+    v2["contact"]["phone"] = "+4543299999".into();
+    env.publish(&[event(&v2)]).await;
+    assert_eq!(responsible.take(1, T).await[0].event(), "joborder.updated");
+    neighbour.assert_quiet(Duration::from_secs(1)).await;
 }
