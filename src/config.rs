@@ -31,6 +31,11 @@ pub enum Command {
         /// A file of CloudEvents, one JSON object per line.
         file: String,
     },
+    /// The rejected messages in the dead-letter queue.
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLettersAction,
+    },
     /// Watch a unit's notifications: declare a temporary queue bound to
     /// them and print each as one JSON line, until stopped.
     Tail {
@@ -39,6 +44,32 @@ pub enum Command {
         /// Stop after this many notifications.
         #[arg(long)]
         count: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersAction {
+    /// Show every dead letter with its error code, error, time, source
+    /// queue (and delivery count for those the broker dead-lettered); they
+    /// stay in the queue.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Republish dead letters to the hub exchange with their routing key,
+    /// under publisher confirms, and remove them: only those in the queue
+    /// when it starts.
+    Replay {
+        /// The one with this message id.
+        #[arg(long, group = "which")]
+        id: Option<String>,
+        /// Those with this error code (e.g. joborder.unknown).
+        #[arg(long, group = "which")]
+        code: Option<String>,
+        /// All of them.
+        #[arg(long, group = "which")]
+        all: bool,
     },
 }
 

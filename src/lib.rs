@@ -9,6 +9,7 @@ pub mod amqp;
 pub mod commands;
 pub mod config;
 pub mod contract;
+pub mod deadletters;
 pub mod domain;
 pub mod ops;
 pub mod store;

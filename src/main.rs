@@ -44,6 +44,7 @@ fn main() -> ExitCode {
                 println!("published {n} events");
                 Ok(())
             }
+            Command::DeadLetters { action } => dead_letters(&cli.settings, action).await,
             Command::Tail { unit, count } => {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
@@ -58,6 +59,55 @@ fn main() -> ExitCode {
             tracing::error!(error = %line, "jobsync failed");
             eprintln!("jobsync: {line}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `jobsync dead-letters list|replay`.
+async fn dead_letters(
+    settings: &jobsync::config::Settings,
+    action: config::DeadLettersAction,
+) -> anyhow::Result<()> {
+    use jobsync::deadletters::{self, Selection};
+    match action {
+        config::DeadLettersAction::List { json } => {
+            let listed = deadletters::list(settings).await?;
+            if json {
+                for d in &listed {
+                    println!("{}", serde_json::to_string(d)?);
+                }
+            } else {
+                println!(
+                    "{:<38} {:<30} {:<26} {:<25} {:<28} {:>5}  error",
+                    "id", "type", "code", "rejected at", "source queue", "count"
+                );
+                let or = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".to_owned());
+                for d in &listed {
+                    println!(
+                        "{:<38} {:<30} {:<26} {:<25} {:<28} {:>5}  {}",
+                        or(&d.id),
+                        or(&d.kind),
+                        or(&d.error_code),
+                        or(&d.rejected_at),
+                        or(&d.source_queue),
+                        d.delivery_count.map_or("-".to_owned(), |n| n.to_string()),
+                        or(&d.error)
+                    );
+                }
+                eprintln!("{} dead letters", listed.len());
+            }
+            Ok(())
+        }
+        config::DeadLettersAction::Replay { id, code, all } => {
+            let which = match (id, code, all) {
+                (Some(id), _, _) => Selection::Id(id),
+                (_, Some(code), _) => Selection::Code(code),
+                (_, _, true) => Selection::All,
+                _ => anyhow::bail!("say which: --id ID, --code CODE or --all"),
+            };
+            let replayed = deadletters::replay(settings, &which).await?;
+            println!("replayed {} dead letters", replayed.len());
+            Ok(())
         }
     }
 }

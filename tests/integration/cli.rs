@@ -67,6 +67,29 @@ async fn a_message_redelivered_past_its_delivery_limit_ends_in_the_dead_letters(
         returned, 3,
         "delivered once and redelivered up to the limit of 2"
     );
+    // `dead-letters list` names the broker's reason and the source queue.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let listed: serde_json::Value = loop {
+        let out = jobsync(
+            &env,
+            &["--delivery-limit", "2", "dead-letters", "list", "--json"],
+        )
+        .output()
+        .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        if let Some(line) = text.lines().next() {
+            break serde_json::from_str(line).unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(listed["id"], "poison-1");
+    assert_eq!(listed["error_code"], "delivery_limit");
+    assert_eq!(
+        listed["source_queue"],
+        env.settings.topology.joborders_queue.as_str()
+    );
+    assert_eq!(listed["routing_key"], "joborder.snapshot");
     let dead = env.take_dead_letters(1, Duration::from_secs(10)).await;
     assert_eq!(dead[0].body, b"{}");
     assert_eq!(dead[0].routing_key, "joborder.snapshot");
