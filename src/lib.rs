@@ -14,4 +14,5 @@ pub mod domain;
 pub mod ops;
 pub mod store;
 pub mod telemetry;
+pub mod trace;
 pub mod worker;

@@ -22,6 +22,7 @@ use crate::domain::fanout::Notification;
 use crate::domain::joborder::JobOrder;
 use crate::domain::mediationlog::MediationLog;
 use crate::domain::rejection::Rejection;
+use crate::trace::TraceContext;
 
 /// A parsed inbound message, ready to apply.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct Inbound {
     /// The CloudEvents `id`: the same id is the same message.
     pub message_id: String,
     pub payload: Payload,
+    /// The worker's span for it: what it causes carries this `traceparent`.
+    pub trace: TraceContext,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +120,7 @@ impl Effects {
     pub fn notify(
         &mut self,
         inbound_id: &str,
+        trace: &TraceContext,
         job_order_id: Uuid,
         order_version: i64,
         notifications: &[Notification],
@@ -125,7 +129,7 @@ impl Effects {
             self.redactions += n.view.redactions;
             let row = self
                 .composer
-                .notification(inbound_id, job_order_id, order_version, n);
+                .notification(inbound_id, trace, job_order_id, order_version, n);
             self.outbox.push(row);
         }
     }

@@ -27,6 +27,7 @@ use crate::domain::fanout::{order_changes, Event, Lifecycle};
 use crate::domain::views::{
     responsible_order_view, responsible_unit, shared_order_view, shared_units, OrderExtras,
 };
+use crate::trace::TraceContext;
 
 /// Expires up to `limit` due orders at `now`, in one transaction, with
 /// `joborder.expired` to every unit that can see each and the lifecycle
@@ -83,11 +84,14 @@ pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Qu
             // Deterministic ids: an order expires at most once per version
             // (undoing an expiry takes a new version).
             let cause = format!("expiry:{id}:{version}");
-            effects.notify(&cause, id, version, &notifications);
+            // Expiry is no message's doing: a trace of its own per order.
+            let trace = TraceContext::child_of(None);
+            effects.notify(&cause, &trace, id, version, &notifications);
             let data = crate::domain::fanout::lifecycle_data(snapshot, None);
-            let row = effects
-                .composer
-                .lifecycle(&cause, id, version, Lifecycle::Expired, &data);
+            let row =
+                effects
+                    .composer
+                    .lifecycle(&cause, &trace, id, version, Lifecycle::Expired, &data);
             effects.outbox.push(row);
             let _ = hashes.remove(&id);
             hashes_after.push((id, told.responsible_hash, told.shared_hash));

@@ -127,6 +127,7 @@ pub(super) fn apply(
                     }
                     // Who is told what.
                     let inbound = messages[i].message_id.as_str();
+                    let trace = &messages[i].trace;
                     let extras = OrderExtras {
                         coordinator_reassignment_needed: applied.coordinator_reassignment_needed,
                         expired_at,
@@ -140,12 +141,12 @@ pub(super) fn apply(
                         shared_order_view(&o.wire, expired_at),
                         |reason| revoked_view(&o.wire.job_order_id, o.wire.version, reason),
                     );
-                    effects.notify(inbound, id, o.version, &notifications);
+                    effects.notify(inbound, trace, id, o.version, &notifications);
                     let before = current.as_ref().map(|c| (c.status, &c.responsible_unit));
                     for (event, data) in lifecycle(before, &o.wire) {
                         let row = effects
                             .composer
-                            .lifecycle(inbound, id, o.version, event, &data);
+                            .lifecycle(inbound, trace, id, o.version, event, &data);
                         effects.outbox.push(row);
                     }
                     if applied.handed_over_from.is_some() {
@@ -160,7 +161,7 @@ pub(super) fn apply(
                                 .collect();
                             let (notifications, after) =
                                 log_changes(&unit_log_hashes.take().unwrap_or_default(), viewers);
-                            effects.notify(inbound, id, o.version, &notifications);
+                            effects.notify(inbound, trace, id, o.version, &notifications);
                             unit_log_hashes = Some(after);
                         }
                     }

@@ -118,7 +118,13 @@ pub(super) fn apply(
                             view: order_view,
                         });
                     }
-                    effects.notify(message_id, id, view_of.version, &notifications);
+                    effects.notify(
+                        message_id,
+                        &messages[i].trace,
+                        id,
+                        view_of.version,
+                        &notifications,
+                    );
                     current = Some(StoredLog::after(l));
                     last_applied = Some(l);
                     Outcome::Applied

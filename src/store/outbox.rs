@@ -19,6 +19,7 @@ use crate::config::Topology;
 use crate::domain::fanout::{Lifecycle, Notification};
 use crate::domain::fields::canonical_timestamp;
 use crate::domain::unit::Unit;
+use crate::trace::TraceContext;
 
 /// The namespace of jobsync's event ids (UUID version 5).
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6a6f_6273_796e_4311_8000_6576_656e_7473);
@@ -102,19 +103,25 @@ impl Composer {
     pub fn notification(
         &self,
         inbound_id: &str,
+        trace: &TraceContext,
         job_order_id: Uuid,
         order_version: i64,
         n: &Notification,
     ) -> OutboxRow {
         let event = n.event.as_str();
+        let traceparent = trace.to_string();
         let (audience, routing_key, headers) = match n.recipients.as_slice() {
-            [one] => (one.to_string(), unit_routing_key(one, event), json!({})),
+            [one] => (
+                one.to_string(),
+                unit_routing_key(one, event),
+                json!({ "traceparent": traceparent }),
+            ),
             many => {
                 let bcc: Vec<String> = many.iter().map(|u| unit_routing_key(u, event)).collect();
                 (
                     SHARED_AUDIENCE.to_owned(),
                     format!("unit.{SHARED_AUDIENCE}.{event}"),
-                    json!({ "BCC": bcc }),
+                    json!({ "BCC": bcc, "traceparent": traceparent }),
                 )
             }
         };
@@ -145,6 +152,7 @@ impl Composer {
     pub fn lifecycle(
         &self,
         inbound_id: &str,
+        trace: &TraceContext,
         job_order_id: Uuid,
         order_version: i64,
         event: Lifecycle,
@@ -169,7 +177,7 @@ impl Composer {
             event_id: id,
             exchange: EVENTS.to_owned(),
             routing_key: name.to_owned(),
-            headers: json!({}),
+            headers: json!({ "traceparent": trace.to_string() }),
             job_order_id: Some(job_order_id),
         }
     }

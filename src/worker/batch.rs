@@ -18,6 +18,7 @@ use crate::contract::envelope::{self, InboundType};
 use crate::domain::rejection::{ErrorCode, Rejection};
 use crate::domain::{joborder, mediationlog};
 use crate::store::{self, Inbound, Outcome, Payload};
+use crate::trace::TraceContext;
 
 /// A fault of the database, not of the messages.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,8 @@ async fn handle_inner(
                 job_order.id = Empty,
                 job_order.version = Empty,
                 outcome = Empty,
+                trace_id = Empty,
+                span_id = Empty,
                 delivery.tag = d.delivery_tag,
                 delivery.redelivered = d.redelivered
             )
@@ -83,7 +86,17 @@ async fn handle_inner(
     let mut valid_index = Vec::with_capacity(deliveries.len());
     for (i, delivery) in deliveries.iter().enumerate() {
         match parse(&delivery.data, consumer.expects, &consumer.queue) {
-            Ok(message) => {
+            Ok(mut message) => {
+                // Continue the hub's trace, if it sent one.
+                let parent = delivery
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .and_then(traceparent)
+                    .and_then(|t| TraceContext::parse(&t));
+                message.trace = TraceContext::child_of(parent.as_ref());
+                spans[i].record("trace_id", message.trace.trace_id_hex().as_str());
+                spans[i].record("span_id", message.trace.span_id_hex().as_str());
                 spans[i].record("message.id", message.message_id.as_str());
                 spans[i].record(
                     "job_order.id",
@@ -237,6 +250,20 @@ async fn acknowledge(deliveries: &[Delivery], poisoned: &[bool]) -> Result<(), S
     Ok(())
 }
 
+/// The `traceparent` AMQP header, if any.
+fn traceparent(headers: &lapin::types::FieldTable) -> Option<String> {
+    match headers
+        .inner()
+        .iter()
+        .find(|(k, _)| k.as_str() == "traceparent")?
+        .1
+    {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
 /// Parses a delivery body into a message for `expects`.
 pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<Inbound, Rejection> {
     let env = envelope::parse(body)?;
@@ -261,6 +288,7 @@ pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<Inbound, 
     Ok(Inbound {
         message_id: env.id,
         payload,
+        trace: TraceContext::child_of(None),
     })
 }
 

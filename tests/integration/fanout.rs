@@ -435,3 +435,38 @@ async fn a_worker_killed_after_commit_and_before_publishing_publishes_everything
     second.kill().unwrap();
     second.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hubs_trace_continues_into_every_notification_and_event() {
+    let mut env = TestEnv::new().await;
+    let responsible = env.subscribe("jobcenter:15300").await;
+    let neighbour = env.subscribe("jobcenter:16700").await;
+    let events = env.subscribe_events().await;
+    env.start_worker();
+    let hub = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    env.publish_traced(&event(&snapshot(Uuid::new_v4(), 1)), hub)
+        .await;
+    let mut got = responsible.take(1, T).await;
+    got.extend(neighbour.take(1, T).await);
+    got.extend(events.take(1, T).await);
+    let mut spans = HashSet::new();
+    for r in &got {
+        let tp = r.headers.get("traceparent").expect("a traceparent");
+        let parts: Vec<&str> = tp.split('-').collect();
+        assert_eq!(parts.len(), 4, "{tp}");
+        assert_eq!(
+            parts[1], "4bf92f3577b34da6a3ce929d0e0e4736",
+            "the hub's trace"
+        );
+        assert_ne!(parts[2], "00f067aa0ba902b7", "the worker's own span");
+        spans.insert(parts[2].to_owned());
+    }
+    assert_eq!(spans.len(), 1, "one span produced them all");
+
+    // Without a traceparent, a new trace: still one on every message.
+    env.publish(&[event(&snapshot(Uuid::new_v4(), 1))]).await;
+    let r = responsible.take(1, T).await;
+    let tp = r[0].headers.get("traceparent").expect("a traceparent");
+    assert!(!tp.contains("4bf92f3577b34da6a3ce929d0e0e4736"));
+    neighbour.take(1, T).await;
+}

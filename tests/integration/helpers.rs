@@ -200,6 +200,30 @@ impl TestEnv {
         let _ = channel.close(200, "deleted".into()).await;
     }
 
+    /// Publishes one job order CloudEvent with a `traceparent` header.
+    pub async fn publish_traced(&self, event: &Value, traceparent: &str) {
+        let mut headers = lapin::types::FieldTable::default();
+        headers.insert(
+            "traceparent".into(),
+            AMQPValue::LongString(traceparent.into()),
+        );
+        let properties = BasicProperties::default()
+            .with_content_type("application/cloudevents+json".into())
+            .with_message_id(event["id"].as_str().unwrap().into())
+            .with_delivery_mode(2)
+            .with_headers(headers);
+        self.publisher
+            .publish_all(&[jobsync::amqp::publisher::Outgoing {
+                exchange: self.settings.topology.hub_exchange.clone(),
+                routing_key: "joborder.snapshot".into(),
+                properties,
+                body: event.to_string().into_bytes(),
+                mandatory: true,
+            }])
+            .await
+            .expect("published");
+    }
+
     /// Publishes CloudEvents (routing key from their type) under confirms.
     pub async fn publish(&self, events: &[Value]) {
         let text: String = events.iter().map(|e| format!("{e}\n")).collect();
@@ -427,6 +451,19 @@ pub fn mediation_log(order: Uuid, version: u64, entries: Vec<Value>) -> Value {
     json!({"job_order_id": order.to_string(), "version": version, "entries": entries})
 }
 
+/// The opaque person reference of candidate `id`: letters only, so that it
+/// can never look like a CPR number.
+pub fn person_ref(id: Uuid) -> String {
+    let letters: String = id.simple().to_string()[..10]
+        .chars()
+        .map(|c| match c.to_digit(10) {
+            Some(d) => char::from(b'g' + d as u8),
+            None => c,
+        })
+        .collect();
+    format!("P-{letters}")
+}
+
 /// `status_changed_by` naming a unit, e.g. `by_unit("jobcenter", "15300")`.
 pub fn by_unit(kind: &str, code: &str) -> Value {
     json!({"kind": "unit", "unit": {"type": kind, "code": code}})
@@ -440,7 +477,7 @@ pub fn by_unit(kind: &str, code: &str) -> Value {
 pub fn candidate(id: Uuid, registered_by: (&str, &str), status: &str, changed_by: Value) -> Value {
     json!({
         "mediation_id": id.to_string(),
-        "person_ref": format!("P-{}", &id.simple().to_string()[..10]),
+        "person_ref": person_ref(id),
         "registered_by": {"type": registered_by.0, "code": registered_by.1},
         "registered_at": "2026-11-22T08:00:00Z",
         "status": status,
@@ -630,6 +667,8 @@ pub struct Subscription {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub routing_key: String,
+    /// AMQP headers, as text.
+    pub headers: BTreeMap<String, String>,
     pub body: Value,
     pub raw: Vec<u8>,
 }
@@ -725,6 +764,7 @@ impl Subscription {
         let body: Value = serde_json::from_slice(&raw).expect("a JSON body");
         check_outbound_schema(&body);
         Some(Received {
+            headers: dead_letter(&msg.delivery).headers,
             routing_key: msg.delivery.routing_key.to_string(),
             body,
             raw,

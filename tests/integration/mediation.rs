@@ -136,7 +136,7 @@ async fn a_log_is_stored_with_its_entries_counts_and_history() {
     entries.sort_by_key(|e| e.0 != a);
     assert_eq!(entries.len(), 3);
     assert_eq!(entries[0].0, a);
-    assert_eq!(entries[0].1, format!("P-{}", &a.simple().to_string()[..10]));
+    assert_eq!(entries[0].1, person_ref(a));
     assert_eq!((entries[0].2.as_str(), entries[0].3.as_str()), NEIGHBOUR);
     assert_eq!(entries[0].4, "awaiting_approval");
     assert_eq!(
