@@ -103,6 +103,11 @@ pub struct Settings {
         global = true
     )]
     pub retry_total_s: u64,
+    /// Seconds `jobsync run` may take to stop after SIGTERM or SIGINT
+    /// (finish the batch in hand, publish what is committed); past it, it
+    /// exits with status 1 and what was in hand is redelivered.
+    #[arg(long, env = "JOBSYNC_SHUTDOWN_GRACE_S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub shutdown_grace_s: u64,
     /// Whether this instance runs the outbox relay (publishes committed
     /// notifications and events). With several instances, one relay
     /// publishes at a time; turn it off to run consume-only instances.

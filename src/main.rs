@@ -32,7 +32,20 @@ fn main() -> ExitCode {
             Command::Run => {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
-                jobsync::worker::run(cli.settings, shutdown).await
+                let grace = std::time::Duration::from_secs(cli.settings.shutdown_grace_s);
+                let run = jobsync::worker::run(cli.settings, shutdown.clone());
+                tokio::pin!(run);
+                let over = async {
+                    shutdown.cancelled().await;
+                    tokio::time::sleep(grace).await;
+                };
+                tokio::select! {
+                    result = &mut run => result,
+                    _ = over => Err(anyhow::anyhow!(
+                        "not stopped within the grace period of {} s (JOBSYNC_SHUTDOWN_GRACE_S); what was in hand is redelivered",
+                        grace.as_secs()
+                    )),
+                }
             }
             Command::Migrate => {
                 let applied = jobsync::commands::migrate(&cli.settings).await?;

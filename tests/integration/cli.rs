@@ -258,3 +258,102 @@ async fn tail_prints_a_units_notifications_as_json_lines() {
         check_outbound_schema(l);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_stream_exits_0_and_loses_nothing() {
+    let env = TestEnv::new().await;
+    let responsible = env.subscribe("jobcenter:15300").await;
+    let events: Vec<serde_json::Value> = (0..1000)
+        .map(|_| event(&snapshot(Uuid::new_v4(), 1)))
+        .collect();
+    env.publish(&events).await;
+    let mut worker = jobsync(&env, &["--batch-size", "50", "run"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    env.wait_until(Duration::from_secs(30), "some are applied", |conn| {
+        processed_count(conn) >= 100
+    })
+    .await;
+    Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || worker.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "a clean stop");
+    let stopped_at = processed_count(&mut env.db());
+    assert!(stopped_at < 1000, "stopped mid-stream ({stopped_at})");
+    // What was committed was published before the exit.
+    let pending: i64 = jobsync::store::schema::outbox::table
+        .count()
+        .get_result(&mut env.db())
+        .unwrap();
+    assert_eq!(pending, 0, "the relay published what was committed");
+
+    let mut again = jobsync(&env, &["run"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    env.wait_processed(1000, Duration::from_secs(60)).await;
+    let got = responsible.take(1000, Duration::from_secs(60)).await;
+    let ids: std::collections::HashSet<&str> = got.iter().map(Received::id).collect();
+    assert_eq!(ids.len(), 1000, "one notification per order, none lost");
+    let _ = again.kill();
+    let _ = again.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line_with_the_message_fields_and_no_password() {
+    let env = TestEnv::new().await;
+    let mut worker = jobsync(&env, &["run"])
+        .env("JOBSYNC_LOG_FORMAT", "json")
+        .env("RUST_LOG", "jobsync=debug")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = Uuid::new_v4();
+    let message_id = Uuid::new_v4().to_string();
+    env.publish(&[event_with_id(&message_id, &snapshot(id, 1))])
+        .await;
+    env.wait_processed(1, Duration::from_secs(30)).await;
+    Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        let _ = worker.wait();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut worker.stderr.take().unwrap(), &mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        assert!(l["timestamp"].is_string() && l["level"].is_string(), "{l}");
+        assert!(l["message"].is_string(), "{l}");
+    }
+    let handled = lines
+        .iter()
+        .find(|l| l["message"] == "message handled")
+        .unwrap_or_else(|| panic!("a line per message at debug: {out}"));
+    let span = &handled["span"];
+    assert_eq!(span["message.id"], message_id.as_str(), "{handled}");
+    assert_eq!(span["job_order.id"], id.to_string());
+    assert_eq!(span["job_order.version"], 1);
+    assert_eq!(span["outcome"], "applied");
+    assert!(span["trace_id"].is_string());
+    // The broker URL carries guest:guest; the password is never logged.
+    assert!(
+        out.contains("amqp://guest:***@"),
+        "the URL is logged, redacted"
+    );
+    assert!(!out.contains("guest:guest"), "{out}");
+}
