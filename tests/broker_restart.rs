@@ -70,6 +70,14 @@ async fn the_worker_recovers_by_itself_from_a_broker_restart() {
     }
     let back = started.elapsed();
     println!("broker started again; the worker consumed again after {back:?}");
+    // The reconnection is counted (this binary runs one worker).
+    let metrics = http_get(port, "/metrics").await.unwrap().1;
+    let reconnects: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("jobsync_broker_reconnects_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(reconnects >= 1.0, "{metrics}");
 
     // A new connection of the test's own (the old one died with the app).
     let amqp = jobsync::amqp::connect(AMQP_URL, "after the restart")
