@@ -72,16 +72,7 @@ pub async fn publish(settings: &Settings, file: &str) -> anyhow::Result<usize> {
             .with_context(|| format!("cannot read {file}"))?
     };
     let events = read_events(&text, &settings.topology.hub_exchange)?;
-    let connection = amqp::connect(&settings.amqp.url, "jobsync publish")
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to RabbitMQ at {}",
-                redact_url(&settings.amqp.url)
-            )
-        })?;
-    let channel = connection.create_channel().await?;
-    amqp::topology::declare(&channel, &settings.topology, settings.amqp.delivery_limit).await?;
+    let (connection, _channel) = amqp::connect_declared(settings, "jobsync publish").await?;
     let publisher = Publisher::open(&connection).await?;
     for chunk in events.chunks(1000) {
         publisher.publish_all(chunk).await?;
@@ -149,16 +140,8 @@ pub async fn tail(
     use std::io::Write;
 
     let unit = parse_unit(unit)?;
-    let connection = amqp::connect(&settings.amqp.url, &format!("jobsync tail {unit}"))
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to RabbitMQ at {}",
-                redact_url(&settings.amqp.url)
-            )
-        })?;
-    let channel = connection.create_channel().await?;
-    amqp::topology::declare(&channel, &settings.topology, settings.amqp.delivery_limit).await?;
+    let (connection, channel) =
+        amqp::connect_declared(settings, &format!("jobsync tail {unit}")).await?;
     let binding = format!("unit.{}.{}.#", unit.kind().as_str(), unit.code());
     let queue = amqp::topology::watch(
         &channel,

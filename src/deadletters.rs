@@ -16,7 +16,7 @@ use lapin::Channel;
 use serde::Serialize;
 
 use crate::amqp::{self, publisher::Outgoing, publisher::Publisher};
-use crate::config::{redact_url, Settings};
+use crate::config::Settings;
 
 /// A dead-lettered message as `list` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -58,7 +58,8 @@ impl Selection {
 
 /// Lists the dead letters, leaving them in the queue.
 pub async fn list(settings: &Settings) -> anyhow::Result<Vec<DeadLetter>> {
-    let (connection, channel) = open(settings, "jobsync dead-letters list").await?;
+    let (connection, channel) =
+        amqp::connect_declared(settings, "jobsync dead-letters list").await?;
     let held = take_present(&channel, &settings.topology.dead_letters_queue).await?;
     let listed = held.iter().map(describe).collect();
     if let Some(last) = held.last() {
@@ -78,7 +79,8 @@ pub async fn list(settings: &Settings) -> anyhow::Result<Vec<DeadLetter>> {
 /// routing key, under confirms, and removes them; returns what was
 /// replayed.
 pub async fn replay(settings: &Settings, which: &Selection) -> anyhow::Result<Vec<DeadLetter>> {
-    let (connection, channel) = open(settings, "jobsync dead-letters replay").await?;
+    let (connection, channel) =
+        amqp::connect_declared(settings, "jobsync dead-letters replay").await?;
     let publisher = Publisher::open(&connection).await?;
     let held = take_present(&channel, &settings.topology.dead_letters_queue).await?;
     let mut replayed = Vec::new();
@@ -130,20 +132,6 @@ pub async fn replay(settings: &Settings, which: &Selection) -> anyhow::Result<Ve
     Ok(replayed)
 }
 
-async fn open(settings: &Settings, name: &str) -> anyhow::Result<(lapin::Connection, Channel)> {
-    let connection = amqp::connect(&settings.amqp.url, name)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to RabbitMQ at {}",
-                redact_url(&settings.amqp.url)
-            )
-        })?;
-    let channel = connection.create_channel().await?;
-    amqp::topology::declare(&channel, &settings.topology, settings.amqp.delivery_limit).await?;
-    Ok((connection, channel))
-}
-
 /// Takes (unacknowledged) exactly the messages in `queue` now.
 async fn take_present(channel: &Channel, queue: &str) -> anyhow::Result<Vec<BasicGetMessage>> {
     let present = channel
@@ -170,13 +158,7 @@ async fn take_present(channel: &Channel, queue: &str) -> anyhow::Result<Vec<Basi
     Ok(held)
 }
 
-fn text(headers: &FieldTable, name: &str) -> Option<String> {
-    match headers.inner().iter().find(|(k, _)| k.as_str() == name)?.1 {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
-        _ => None,
-    }
-}
+use amqp::header_text as text;
 
 fn integer(value: &AMQPValue) -> Option<i64> {
     match value {

@@ -252,16 +252,7 @@ async fn acknowledge(deliveries: &[Delivery], poisoned: &[bool]) -> Result<(), S
 
 /// The `traceparent` AMQP header, if any.
 fn traceparent(headers: &lapin::types::FieldTable) -> Option<String> {
-    match headers
-        .inner()
-        .iter()
-        .find(|(k, _)| k.as_str() == "traceparent")?
-        .1
-    {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
-        _ => None,
-    }
+    crate::amqp::header_text(headers, "traceparent")
 }
 
 /// Parses a delivery body into a message for `expects`.

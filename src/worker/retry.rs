@@ -135,13 +135,7 @@ pub fn original_routing_key(delivery: &Delivery) -> String {
         .unwrap_or_else(|| delivery.routing_key.to_string())
 }
 
-fn text_header(headers: &FieldTable, name: &str) -> Option<String> {
-    match headers.inner().iter().find(|(k, _)| k.as_str() == name)?.1 {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
-        _ => None,
-    }
-}
+use crate::amqp::header_text as text_header;
 
 fn retries(headers: &FieldTable) -> u32 {
     let value = headers
