@@ -20,6 +20,14 @@ use crate::domain::{joborder, mediationlog};
 use crate::store::{self, Inbound, Outcome, Payload};
 use crate::trace::TraceContext;
 
+/// Whether a handled batch was acknowledged: a later batch of the channel
+/// may be acknowledged (with `multiple`) only after it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Acked {
+    Yes,
+    No,
+}
+
 /// A fault of the database, not of the messages.
 #[derive(Debug, thiserror::Error)]
 pub enum DbFault {
@@ -46,13 +54,17 @@ pub fn classify(e: diesel::result::Error) -> DbFault {
 /// Attempts at a batch that fails on a live connection before it is split.
 const FAILED_ATTEMPTS_BEFORE_SPLIT: u32 = 3;
 
+/// Handles one batch. Batches of a channel may be applied concurrently, but
+/// are acknowledged in order: `previous` resolves once the batch before is
+/// acknowledged (a `multiple` ack covers everything before its tag).
 pub(super) async fn handle(
     consumer: &Consumer,
     deliveries: Vec<Delivery>,
     shutdown: &CancellationToken,
-) -> Result<(), SessionError> {
+    previous: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> Result<Acked, SessionError> {
     let span = tracing::info_span!("batch", queue = %consumer.queue, batch.size = deliveries.len());
-    handle_inner(consumer, deliveries, shutdown)
+    handle_inner(consumer, deliveries, shutdown, previous)
         .instrument(span)
         .await
 }
@@ -61,7 +73,8 @@ async fn handle_inner(
     consumer: &Consumer,
     deliveries: Vec<Delivery>,
     shutdown: &CancellationToken,
-) -> Result<(), SessionError> {
+    previous: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> Result<Acked, SessionError> {
     metrics::histogram!("jobsync_batch_size").record(deliveries.len() as f64);
     let spans: Vec<Span> = deliveries
         .iter()
@@ -119,7 +132,7 @@ async fn handle_inner(
         let Some(applied) = applied else {
             // Stopped while the database was away: nothing is acknowledged,
             // the broker redelivers it all.
-            return Ok(());
+            return Ok(Acked::No);
         };
         if applied.outbox_rows > 0 {
             consumer.relay.notify_one();
@@ -214,7 +227,15 @@ async fn handle_inner(
         metrics::counter!("jobsync_messages_total", "queue" => consumer.queue.clone(), "outcome" => label).increment(1);
     }
 
-    acknowledge(&deliveries, &poisoned).await
+    if let Some(previous) = previous {
+        // The batch before failed (its session is lost) when this errs: then
+        // nothing more is acknowledged on this channel.
+        previous.await.map_err(|_| {
+            SessionError::Lost(anyhow::anyhow!("an earlier batch of this channel failed"))
+        })?;
+    }
+    acknowledge(&deliveries, &poisoned).await?;
+    Ok(Acked::Yes)
 }
 
 /// Acknowledges the batch: one `multiple` ack on the last tag when every

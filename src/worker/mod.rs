@@ -269,7 +269,30 @@ async fn consume_on(
     }
 }
 
+/// What the consumer's wait ended with.
+enum Next {
+    Stop,
+    Finished(Result<Result<(), SessionError>, tokio::task::JoinError>),
+    Delivery(Box<Option<Result<lapin::message::Delivery, lapin::Error>>>),
+}
+
+/// Batches of one consumer applied at once, at most.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// Waits for a batch task; its failure ends the session.
+async fn finish(
+    task: Option<tokio::task::JoinHandle<Result<(), SessionError>>>,
+) -> Result<(), SessionError> {
+    match task {
+        Some(task) => task
+            .await
+            .map_err(|e| SessionError::Lost(anyhow::anyhow!("a batch task failed: {e}")))?,
+        None => Ok(()),
+    }
+}
+
 /// One consumed queue.
+#[derive(Clone)]
 struct Consumer {
     queue: String,
     expects: InboundType,
@@ -324,11 +347,35 @@ impl Consumer {
     ) -> Result<(), SessionError> {
         let size = self.settings.batching.size as usize;
         let wait = self.settings.batching.wait();
+        let mut in_flight: std::collections::VecDeque<
+            tokio::task::JoinHandle<Result<(), SessionError>>,
+        > = std::collections::VecDeque::new();
+        let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
         loop {
-            let first = tokio::select! {
+            // Waiting for the next delivery, notice a batch that failed (its
+            // session is lost: end it now, so that the supervisor
+            // reconnects).
+            let next = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break,
-                next = deliveries.next() => next,
+                _ = shutdown.cancelled() => Next::Stop,
+                done = async {
+                    match in_flight.front_mut() {
+                        Some(task) => task.await,
+                        None => std::future::pending().await,
+                    }
+                } => Next::Finished(done),
+                next = deliveries.next() => Next::Delivery(Box::new(next)),
+            };
+            let first = match next {
+                Next::Stop => break,
+                Next::Finished(done) => {
+                    in_flight.pop_front();
+                    done.map_err(|e| {
+                        SessionError::Lost(anyhow::anyhow!("a batch task failed: {e}"))
+                    })??;
+                    continue;
+                }
+                Next::Delivery(next) => *next,
             };
             let mut batch = match first {
                 Some(Ok(delivery)) => vec![delivery],
@@ -368,7 +415,26 @@ impl Consumer {
                 // broker redelivers them and the inbox makes them duplicates.
                 return Err(SessionError::Lost(e));
             }
-            batch::handle(self, batch, shutdown).await?;
+            // Up to MAX_IN_FLIGHT batches are applied at once (the next one
+            // is gathered and parsed while the database works on this one);
+            // they are acknowledged in order.
+            let (done, this_done) = tokio::sync::oneshot::channel();
+            let before = previous.replace(this_done);
+            let consumer = self.clone();
+            let stop = shutdown.clone();
+            in_flight.push_back(tokio::spawn(async move {
+                let acked = batch::handle(&consumer, batch, &stop, before).await?;
+                if acked == batch::Acked::Yes {
+                    let _ = done.send(());
+                }
+                Ok::<(), SessionError>(())
+            }));
+            while in_flight.len() >= MAX_IN_FLIGHT {
+                finish(in_flight.pop_front()).await?;
+            }
+        }
+        while let Some(task) = in_flight.pop_front() {
+            finish(Some(task)).await?;
         }
         Ok(())
     }
