@@ -37,12 +37,32 @@ impl View {
     /// SHA-256 of the view without the fields that change with every
     /// version: equal hashes mean the unit sees nothing new.
     pub fn content_hash(&self) -> Vec<u8> {
-        let mut data = self.data.clone();
-        if let Some(object) = data.as_object_mut() {
-            object.remove("version");
-            object.remove("updated_at");
+        // Serialized straight into the hasher, the two keys skipped: no copy
+        // of the view (this runs for every unit of every change).
+        let mut hasher = Sha256::new();
+        match self.data.as_object() {
+            Some(object) => serde_json::to_writer(&mut hasher, &WithoutVolatile(object)),
+            None => serde_json::to_writer(&mut hasher, &self.data),
         }
-        Sha256::digest(serde_json::to_vec(&data).expect("JSON values serialize")).to_vec()
+        .expect("JSON values serialize into a hasher");
+        hasher.finalize().to_vec()
+    }
+}
+
+/// A view's object without `version` and `updated_at`, serialized as the
+/// object would be with them removed.
+struct WithoutVolatile<'a>(&'a Map<String, Value>);
+
+impl serde::Serialize for WithoutVolatile<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (k, v) in self.0 {
+            if k != "version" && k != "updated_at" {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
     }
 }
 
@@ -344,6 +364,17 @@ mod tests {
         "updated_at",
         "expired_at",
     ];
+
+    #[test]
+    fn the_content_hash_is_that_of_the_view_without_version_and_updated_at() {
+        let view = shared_order_view(&snapshot("Lager", "R", &["90000".to_owned()], false), None);
+        let mut data = view.data.clone();
+        let object = data.as_object_mut().unwrap();
+        object.remove("version");
+        object.remove("updated_at");
+        let expected = Sha256::digest(serde_json::to_vec(&data).unwrap()).to_vec();
+        assert_eq!(view.content_hash(), expected);
+    }
 
     #[test]
     fn the_content_hash_ignores_version_and_updated_at_only() {
