@@ -21,7 +21,20 @@ use uuid::Uuid;
 const T: Duration = Duration::from_secs(60);
 
 fn rabbitmqctl(args: &[&str]) {
-    let out = Command::new("rabbitmqctl")
+    // As scripts/services runs it: directly as root, through sudo otherwise.
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false);
+    let mut cmd = if root {
+        Command::new("rabbitmqctl")
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", "rabbitmqctl"]);
+        c
+    };
+    let out = cmd
         .args(args)
         .output()
         .expect("rabbitmqctl (run scripts/services)");
