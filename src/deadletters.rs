@@ -86,23 +86,26 @@ pub async fn replay(settings: &Settings, which: &Selection) -> anyhow::Result<Ve
     let mut replayed = Vec::new();
     let mut outgoing = Vec::new();
     let mut chosen = Vec::new();
+    let mut others = Vec::new();
     for message in &held {
         let d = describe(message);
-        if which.matches(&d) {
-            outgoing.push(Outgoing {
-                exchange: settings.topology.hub_exchange.clone(),
-                routing_key: d.routing_key.clone(),
-                properties: message
-                    .delivery
-                    .properties
-                    .clone()
-                    .with_headers(clean_headers(message.delivery.properties.headers())),
-                body: message.delivery.data.clone(),
-                mandatory: true,
-            });
-            chosen.push(message);
-            replayed.push(d);
+        if !which.matches(&d) {
+            others.push(message);
+            continue;
         }
+        outgoing.push(Outgoing {
+            exchange: settings.topology.hub_exchange.clone(),
+            routing_key: d.routing_key.clone(),
+            properties: message
+                .delivery
+                .properties
+                .clone()
+                .with_headers(clean_headers(message.delivery.properties.headers())),
+            body: message.delivery.data.clone(),
+            mandatory: true,
+        });
+        chosen.push(message);
+        replayed.push(d);
     }
     publisher
         .publish_all(&outgoing)
@@ -116,17 +119,15 @@ pub async fn replay(settings: &Settings, which: &Selection) -> anyhow::Result<Ve
             .await?;
     }
     // The others go back.
-    for message in &held {
-        if !which.matches(&describe(message)) {
-            message
-                .delivery
-                .acker
-                .nack(BasicNackOptions {
-                    multiple: false,
-                    requeue: true,
-                })
-                .await?;
-        }
+    for message in others {
+        message
+            .delivery
+            .acker
+            .nack(BasicNackOptions {
+                multiple: false,
+                requeue: true,
+            })
+            .await?;
     }
     let _ = connection.close(200, "replayed".into()).await;
     Ok(replayed)

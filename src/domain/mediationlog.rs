@@ -2,7 +2,7 @@
 //! section 4.2 that can be checked on its own, and the rules that compare it
 //! with the stored log and its order ([`decide`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -282,7 +282,7 @@ pub enum FormerRole {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderFacts {
     pub responsible_unit: Unit,
-    pub shared_with: HashSet<Unit>,
+    pub shared_with: BTreeSet<Unit>,
     pub status: StatusKind,
     pub coordinator_allowed: bool,
     /// `updated_at` of the stored version: facts about later times may still

@@ -10,7 +10,7 @@
 //! for: several instances never expire the same order, and an order being
 //! applied right now is left to the next pass.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::pg::PgConnection;
@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::apply::{lock_key, Effects};
 use super::outbox::{self, Composer};
-use super::schema::{job_orders, mediation_logs};
+use super::schema::job_orders;
 use super::views;
 use crate::domain::expiry::passed_before;
 use crate::domain::fanout::{order_changes, Event, Lifecycle};
@@ -46,13 +46,7 @@ pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Qu
             return Ok(0);
         }
         let facts = views::load_view_facts(conn, &ids)?;
-        let undecided: HashMap<Uuid, i32> = mediation_logs::table
-            .select((mediation_logs::job_order_id, mediation_logs::undecided))
-            .filter(mediation_logs::job_order_id.eq_any(&ids))
-            .load::<(Uuid, i32)>(conn)?
-            .into_iter()
-            .collect();
-        let mut hashes = views::load_order_hashes(conn, &ids)?;
+        let logs = views::log_counts(conn, &ids)?;
         let mut effects = Effects {
             composer: Composer::new(now),
             outbox: Vec::new(),
@@ -66,7 +60,7 @@ pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Qu
             let extras = OrderExtras {
                 coordinator_reassignment_needed: f.coordinator_reassignment_needed,
                 expired_at: Some(now),
-                undecided_candidates: undecided.get(&id).copied().unwrap_or(0),
+                undecided_candidates: logs.get(&id).map_or(0, |&(_, undecided)| undecided),
             };
             // Every unit that can see the order is told, whatever it was
             // told before: nobody counts as having seen the expired view.
@@ -93,7 +87,6 @@ pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Qu
                     .composer
                     .lifecycle(&cause, &trace, id, version, Lifecycle::Expired, &data);
             effects.outbox.push(row);
-            let _ = hashes.remove(&id);
             hashes_after.push((id, told.responsible_hash, told.shared_hash));
         }
         diesel::update(job_orders::table.filter(job_orders::id.eq_any(&ids)))

@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::apply::{Effects, Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
-use super::schema::{job_order_former_units, job_order_sharing, job_orders, mediation_logs};
+use super::schema::{job_order_former_units, job_order_sharing, job_orders};
 use super::views;
 use crate::domain::expiry::has_passed;
 use crate::domain::fanout::{lifecycle, log_changes, order_changes, revoked_view, Seen};
@@ -46,8 +46,8 @@ pub(super) fn apply(
         set.into_iter().collect()
     };
     let (mut stored, expired) = load_stored(conn, &ids)?;
-    let mut stored_sharing = load_sharing(conn, &ids)?;
-    let logs = log_counts(conn, &ids)?;
+    let mut stored_sharing = views::load_sharing(conn, &ids)?;
+    let logs = views::log_counts(conn, &ids)?;
     let mut hashes = views::load_order_hashes(conn, &ids)?;
     // Orders some message hands over: their logs' views change too.
     let handed: Vec<Uuid> = indices
@@ -203,29 +203,6 @@ pub(super) fn apply(
     Ok(())
 }
 
-/// The units each of `ids` is shared with, as stored.
-fn load_sharing(
-    conn: &mut PgConnection,
-    ids: &[Uuid],
-) -> QueryResult<HashMap<Uuid, BTreeSet<Unit>>> {
-    let rows: Vec<(Uuid, String, String)> = job_order_sharing::table
-        .select((
-            job_order_sharing::job_order_id,
-            job_order_sharing::unit_type,
-            job_order_sharing::unit_code,
-        ))
-        .filter(job_order_sharing::job_order_id.eq_any(ids))
-        .load(conn)?;
-    let mut out: HashMap<Uuid, BTreeSet<Unit>> = HashMap::new();
-    for (id, unit_type, unit_code) in rows {
-        out.entry(id).or_default().insert(
-            Unit::from_stored(&unit_type, &unit_code)
-                .expect("the CHECK constraint keeps unit types valid"),
-        );
-    }
-    Ok(out)
-}
-
 /// A unit that lost an order (its responsibility or its share of it).
 #[derive(Insertable)]
 #[diesel(table_name = job_order_former_units)]
@@ -265,19 +242,6 @@ fn record_former_units(conn: &mut PgConnection, rows: &[FormerUnit<'_>]) -> Quer
             .execute(conn)?;
     }
     Ok(())
-}
-
-/// Per order among `ids` with a log: its entries in all, and the undecided.
-fn log_counts(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, (i32, i32)>> {
-    let rows: Vec<(Uuid, i32, i32)> = mediation_logs::table
-        .select((
-            mediation_logs::job_order_id,
-            mediation_logs::total,
-            mediation_logs::undecided,
-        ))
-        .filter(mediation_logs::job_order_id.eq_any(ids))
-        .load(conn)?;
-    Ok(rows.into_iter().map(|(id, t, u)| (id, (t, u))).collect())
 }
 
 #[derive(Queryable)]

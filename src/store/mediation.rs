@@ -12,8 +12,7 @@ use uuid::Uuid;
 
 use super::apply::{Effects, Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
 use super::schema::{
-    job_order_former_units, job_order_sharing, job_orders, mediation_entries,
-    mediation_entry_history, mediation_logs,
+    job_order_former_units, job_orders, mediation_entries, mediation_entry_history, mediation_logs,
 };
 use super::views;
 use crate::domain::fanout::{log_changes, Event, Notification};
@@ -193,7 +192,7 @@ fn load_order_facts(
         .map(|r| {
             let facts = OrderFacts {
                 responsible_unit: unit(&r.unit_type, &r.unit_code),
-                shared_with: HashSet::new(),
+                shared_with: Default::default(),
                 status: StatusKind::parse(&r.status)
                     .expect("the CHECK constraint keeps statuses valid"),
                 coordinator_allowed: r.coordinator_allowed,
@@ -207,17 +206,9 @@ fn load_order_facts(
             (r.id, facts)
         })
         .collect();
-    let shared: Vec<(Uuid, String, String)> = job_order_sharing::table
-        .select((
-            job_order_sharing::job_order_id,
-            job_order_sharing::unit_type,
-            job_order_sharing::unit_code,
-        ))
-        .filter(job_order_sharing::job_order_id.eq_any(ids))
-        .load(conn)?;
-    for (id, t, c) in shared {
+    for (id, units) in views::load_sharing(conn, ids)? {
         if let Some(f) = facts.get_mut(&id) {
-            f.shared_with.insert(unit(&t, &c));
+            f.shared_with = units;
         }
     }
     let former: Vec<(Uuid, String, String, String, DateTime<Utc>)> = job_order_former_units::table

@@ -1,7 +1,7 @@
 //! What each unit was last told (content hashes of its views), and the
 //! stored snapshots views are rebuilt from.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use diesel::pg::upsert::excluded;
@@ -10,7 +10,9 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::apply::ROWS_PER_STATEMENT;
-use super::schema::{job_orders, mediation_log_views, mediation_logs, order_views};
+use super::schema::{
+    job_order_sharing, job_orders, mediation_log_views, mediation_logs, order_views,
+};
 use crate::contract::joborder::JobOrderData;
 use crate::contract::mediationlog::MediationLogData;
 use crate::domain::unit::Unit;
@@ -175,4 +177,43 @@ pub(super) fn load_view_facts(
             (id, facts)
         })
         .collect())
+}
+
+/// The units each of `ids` is shared with, as stored.
+pub(super) fn load_sharing(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, BTreeSet<Unit>>> {
+    let rows: Vec<(Uuid, String, String)> = job_order_sharing::table
+        .select((
+            job_order_sharing::job_order_id,
+            job_order_sharing::unit_type,
+            job_order_sharing::unit_code,
+        ))
+        .filter(job_order_sharing::job_order_id.eq_any(ids))
+        .load(conn)?;
+    let mut out: HashMap<Uuid, BTreeSet<Unit>> = HashMap::new();
+    for (id, unit_type, unit_code) in rows {
+        out.entry(id).or_default().insert(
+            Unit::from_stored(&unit_type, &unit_code)
+                .expect("the CHECK constraint keeps unit types valid"),
+        );
+    }
+    Ok(out)
+}
+
+/// Per order among `ids` with a log: its entries in all, and the undecided.
+pub(super) fn log_counts(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, (i32, i32)>> {
+    let rows: Vec<(Uuid, i32, i32)> = mediation_logs::table
+        .select((
+            mediation_logs::job_order_id,
+            mediation_logs::total,
+            mediation_logs::undecided,
+        ))
+        .filter(mediation_logs::job_order_id.eq_any(ids))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(id, t, u)| (id, (t, u))).collect())
 }
