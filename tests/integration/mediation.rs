@@ -3,7 +3,6 @@
 //! code, the delayed retry of a log whose order is not known yet, and the
 //! handover rule that needs the log.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -631,29 +630,13 @@ async fn an_akasse_hands_an_order_to_another_akasse_only_without_candidates() {
 async fn every_invalid_mediation_log_fixture_is_dead_lettered_with_its_code() {
     let mut env = TestEnv::new().await;
     env.start_worker();
-    let invalid = fixtures("mediationlog", "invalid");
-    assert!(invalid.len() >= 30, "the corpus has its invalid fixtures");
-    let mut expected: HashMap<Vec<u8>, (String, String)> = HashMap::new();
-    for (name, body) in &invalid {
-        let code = name.split_once("--").expect("named CODE--what").0;
-        expected.insert(body.clone(), (name.clone(), code.to_owned()));
-        env.publish_raw(
-            "mediationlog.snapshot",
-            &Uuid::new_v4().to_string(),
-            body.clone(),
-        )
-        .await;
-    }
-    let dead = env.take_dead_letters(invalid.len(), T).await;
-    for d in &dead {
-        let (name, code) = expected.get(&d.body).expect("the body is unchanged");
-        assert_eq!(d.code(), code, "{name}: {}", d.error());
-        assert!(
-            names_a_field(d.error()),
-            "{name}: the error names the field: {}",
-            d.error()
-        );
-    }
+    crate::rejections::reject_every_invalid_fixture(
+        &env,
+        "mediationlog",
+        "mediationlog.snapshot",
+        30,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,12 +14,21 @@ use crate::helpers::*;
 
 const T: Duration = Duration::from_secs(30);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_invalid_fixture_is_dead_lettered_with_its_code_and_the_four_headers() {
-    let mut env = TestEnv::new().await;
-    env.start_worker();
-    let invalid = fixtures("joborder", "invalid");
-    assert!(invalid.len() >= 40, "the corpus has its invalid fixtures");
+/// Publishes every invalid fixture of `stream` (at least `at_least` of
+/// them) with `routing_key`, and takes their dead letters: each with the
+/// code its file name gives and an error naming the field. Returns them by
+/// fixture name, for the stream's own checks.
+pub(crate) async fn reject_every_invalid_fixture(
+    env: &TestEnv,
+    stream: &str,
+    routing_key: &str,
+    at_least: usize,
+) -> Vec<(String, DeadLetter)> {
+    let invalid = fixtures(stream, "invalid");
+    assert!(
+        invalid.len() >= at_least,
+        "the corpus has its invalid fixtures"
+    );
     let mut expected: HashMap<Vec<u8>, (String, String)> = HashMap::new();
     for (name, body) in &invalid {
         let code = name
@@ -28,22 +37,30 @@ async fn every_invalid_fixture_is_dead_lettered_with_its_code_and_the_four_heade
             .0
             .to_owned();
         expected.insert(body.clone(), (name.clone(), code));
-        env.publish_raw(
-            "joborder.snapshot",
-            &Uuid::new_v4().to_string(),
-            body.clone(),
-        )
-        .await;
+        env.publish_raw(routing_key, &Uuid::new_v4().to_string(), body.clone())
+            .await;
     }
     let dead = env.take_dead_letters(invalid.len(), T).await;
-    for d in &dead {
-        let (name, code) = expected.get(&d.body).expect("the body is unchanged");
-        assert_eq!(d.code(), code, "{name}: {}", d.error());
-        assert!(
-            names_a_field(d.error()),
-            "{name}: the error names the field: {:?}",
-            d.error()
-        );
+    dead.into_iter()
+        .map(|d| {
+            let (name, code) = expected.get(&d.body).expect("the body is unchanged");
+            assert_eq!(d.code(), code, "{name}: {}", d.error());
+            assert!(
+                names_a_field(d.error()),
+                "{name}: the error names the field: {:?}",
+                d.error()
+            );
+            (name.clone(), d)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_invalid_fixture_is_dead_lettered_with_its_code_and_the_four_headers() {
+    let mut env = TestEnv::new().await;
+    env.start_worker();
+    let dead = reject_every_invalid_fixture(&env, "joborder", "joborder.snapshot", 40).await;
+    for (name, d) in &dead {
         assert_eq!(
             d.headers.get("x-jobsync-source-queue"),
             Some(&env.settings.topology.joborders_queue),
