@@ -15,10 +15,9 @@ mod common;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use common::{env_count, invoked_as_bench, snapshot, BenchEnv};
+use common::{env_count, invoked_as_bench, BenchEnv};
 use diesel::prelude::*;
 use jobsync::store::expiry;
-use uuid::Uuid;
 
 fn main() {
     if !invoked_as_bench("expiry") {
@@ -30,34 +29,8 @@ fn main() {
     jobsync::store::db::prepare(&env.db_url, 1).expect("PostgreSQL answers (scripts/services)");
     let mut conn = PgConnection::establish(&env.db_url).unwrap();
 
-    // A real snapshot, canonical as the worker stores it, copied into every
-    // row with the row's own id.
-    let template = Uuid::new_v4();
-    let data = snapshot(template, 0, "neighbours", &["16700"]);
-    let order = jobsync::domain::joborder::parse(&data.to_string(), Some(&template.to_string()))
-        .expect("the bench's snapshot is valid");
-    let wire = serde_json::to_value(&order.wire).unwrap();
-
     let started = Instant::now();
-    diesel::sql_query(
-        "INSERT INTO job_orders (id, version, content_hash, origin, changed_by_kind, title, \
-           occupation_name, employer_cvr, employer_name, employer_conflict_affected, \
-           responsible_unit_type, responsible_unit_code, coordinator_allowed, tasks, continuous, \
-           positions, mediation_deadline, status, sharing_scope, created_at, updated_at, \
-           coordinator_allowed_since, snapshot) \
-         SELECT id, 1, '\\x00', 'unit', 'system', 'T', 'O', '10150817', 'E', false, 'jobcenter', \
-           '15300', true, 'tasks', false, 1, \
-           CASE WHEN g <= $2 THEN date '2026-01-01' + (g % 28)::int \
-                ELSE date '2027-01-01' + (g % 700)::int END, \
-           CASE WHEN g % 10 = 0 AND g > $2 THEN 'closed' ELSE 'open' END, 'neighbours', \
-           now(), now(), now(), jsonb_set($3, '{job_order_id}', to_jsonb(id::text)) \
-         FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, $1) g) s",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(n as i64)
-    .bind::<diesel::sql_types::BigInt, _>(due as i64)
-    .bind::<diesel::sql_types::Jsonb, _>(wire)
-    .execute(&mut conn)
-    .unwrap();
+    common::store_orders(&mut conn, n, due);
     diesel::sql_query("ANALYZE job_orders")
         .execute(&mut conn)
         .unwrap();

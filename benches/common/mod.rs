@@ -121,12 +121,50 @@ pub async fn bind_queue(ch: &Channel, queue: &str, exchange: &str, pattern: &str
         .unwrap();
 }
 
+/// Stores `n` open orders of [`RESPONSIBLE`] straight into the database of
+/// `conn` (migrated), as the worker would have: a real snapshot, canonical as
+/// the worker stores it, copied into every row with the row's own id. The
+/// first `due` have a mediation deadline in early 2026, the rest in 2027 and
+/// 2028, and a tenth of the rest are closed.
+pub fn store_orders(conn: &mut PgConnection, n: usize, due: usize) {
+    let template = Uuid::new_v4();
+    let data = snapshot(template, 0, "neighbours", &["16700"]);
+    let order = jobsync::domain::joborder::parse(&data.to_string(), Some(&template.to_string()))
+        .expect("the bench's snapshot is valid");
+    let wire = serde_json::to_value(&order.wire).unwrap();
+    diesel::sql_query(
+        "INSERT INTO job_orders (id, version, content_hash, origin, changed_by_kind, title, \
+           occupation_name, employer_cvr, employer_name, employer_conflict_affected, \
+           responsible_unit_type, responsible_unit_code, coordinator_allowed, tasks, continuous, \
+           positions, mediation_deadline, status, sharing_scope, created_at, updated_at, \
+           coordinator_allowed_since, snapshot) \
+         SELECT id, 1, '\\x00', 'unit', 'system', 'T', 'O', '10150817', 'E', false, 'jobcenter', \
+           '15300', true, 'tasks', false, 1, \
+           CASE WHEN g <= $2 THEN date '2026-01-01' + (g % 28)::int \
+                ELSE date '2027-01-01' + (g % 700)::int END, \
+           CASE WHEN g % 10 = 0 AND g > $2 THEN 'closed' ELSE 'open' END, 'neighbours', \
+           now(), now(), now(), jsonb_set($3, '{job_order_id}', to_jsonb(id::text))::json \
+         FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, $1) g) s",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(n as i64)
+    .bind::<diesel::sql_types::BigInt, _>(due as i64)
+    .bind::<diesel::sql_types::Jsonb, _>(wire)
+    .execute(conn)
+    .unwrap();
+}
+
 /// A database and broker names of the bench's own, and the flags that point
 /// a worker at them. Dropping it removes both.
 pub struct BenchEnv {
     /// The prefix of the broker names, also the worker log's name.
     pub prefix: String,
     pub db_url: String,
+    /// The broker, in a virtual host of the bench's own when it has one.
+    pub amqp_url: String,
+    /// That virtual host, deleted with the environment.
+    vhost: Option<String>,
+    /// The worker's operations endpoints.
+    pub http_port: u16,
     pub settings: Settings,
     /// The worker's global flags: database, HTTP address, topology, then
     /// the extra flags.
@@ -137,23 +175,82 @@ pub struct BenchEnv {
 
 impl BenchEnv {
     pub fn new(extra: &[String]) -> BenchEnv {
+        BenchEnv::build(extra, None)
+    }
+
+    /// An environment in a RabbitMQ virtual host of its own (made with
+    /// `rabbitmqctl`, as scripts/services runs it), with the default names.
+    pub fn with_vhost(extra: &[String]) -> BenchEnv {
+        let vhost = format!(
+            "jobsync-bench-{}",
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
+        rabbitmqctl(&["add_vhost", &vhost]);
+        rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+        BenchEnv::build(extra, Some(vhost))
+    }
+
+    fn build(extra: &[String], vhost: Option<String>) -> BenchEnv {
         let id = Uuid::new_v4().simple().to_string();
         let prefix = format!("bench{}", &id[..8]);
         let db_url = format!("{PG_SERVER}/jobsync_bench_{}", &id[..12]);
+        let amqp_url = match &vhost {
+            Some(v) => format!("amqp://guest:guest@127.0.0.1:5672/{v}"),
+            None => AMQP_URL.to_owned(),
+        };
+        let http_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
         let mut settings = jobsync::config::parse_cli(["jobsync", "run"])
             .unwrap()
             .settings;
-        settings.topology = settings.topology.with_prefix(&prefix);
+        if vhost.is_none() {
+            settings.topology = settings.topology.with_prefix(&prefix);
+        }
         let mut args: Vec<String> = vec!["--database-url".into(), db_url.clone()];
-        args.extend(["--http-addr".into(), "127.0.0.1:0".into()]);
+        args.extend(["--amqp-url".into(), amqp_url.clone()]);
+        args.extend(["--http-addr".into(), format!("127.0.0.1:{http_port}")]);
         args.extend(settings.topology.as_args());
         args.extend_from_slice(extra);
         BenchEnv {
             prefix,
             db_url,
+            amqp_url,
+            vhost,
+            http_port,
             settings,
             args,
             db: None,
+        }
+    }
+
+    /// Whether the worker answers `/readyz` with 200.
+    pub fn ready(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.http_port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let request = "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.starts_with("HTTP/1.1 200")
+    }
+
+    /// Waits until the worker is ready (consuming), at most `timeout`.
+    pub fn wait_ready(&self, timeout: Duration) {
+        let started = Instant::now();
+        while !self.ready() {
+            assert!(
+                started.elapsed() < timeout,
+                "the worker was not ready in {timeout:?}; see {}",
+                self.log_path().display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -163,7 +260,7 @@ impl BenchEnv {
 
     /// A connection to RabbitMQ named `name`, with the topology declared.
     pub async fn connect(&self, name: &str) -> lapin::Connection {
-        let conn = jobsync::amqp::connect(AMQP_URL, name)
+        let conn = jobsync::amqp::connect(&self.amqp_url, name)
             .await
             .expect("RabbitMQ answers (scripts/services)");
         let ch = conn.create_channel().await.unwrap();
@@ -264,7 +361,15 @@ impl Drop for BenchEnv {
     fn drop(&mut self) {
         self.db = None;
         let name = self.db_url.rsplit('/').next().unwrap().to_owned();
-        jobsync::commands::remove_environment(AMQP_URL, &self.settings.topology, PG_SERVER, &name);
+        jobsync::commands::remove_environment(
+            &self.amqp_url,
+            &self.settings.topology,
+            PG_SERVER,
+            &name,
+        );
+        if let Some(vhost) = &self.vhost {
+            rabbitmqctl(&["delete_vhost", vhost]);
+        }
     }
 }
 
@@ -290,9 +395,20 @@ impl Worker {
         self.started.elapsed()
     }
 
+    /// CPU time the worker has used so far, in seconds.
+    pub fn cpu_s(&self) -> f64 {
+        cpu_s(self.child.id()).unwrap_or(0.0)
+    }
+
     /// The worker's peak resident memory in kB, as far as sampled.
     pub fn peak_kb(&self) -> u64 {
         self.peak_kb
+    }
+
+    /// The worker's peak resident memory since it started, in kB (the
+    /// kernel's high-water mark).
+    pub fn high_water_kb(&self) -> u64 {
+        vm_hwm_kb(self.child.id()).unwrap_or(0)
     }
 
     /// Polls every `every`, sampling the peak resident memory, until the
@@ -351,6 +467,63 @@ impl Drop for Worker {
             let _ = self.terminate();
         }
     }
+}
+
+/// Runs `rabbitmqctl` as scripts/services does: directly as root, through
+/// `sudo -n` otherwise.
+pub fn rabbitmqctl(args: &[&str]) {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false);
+    let mut cmd = if root {
+        Command::new("rabbitmqctl")
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", "rabbitmqctl"]);
+        c
+    };
+    let out = cmd
+        .args(args)
+        .arg("--quiet")
+        .output()
+        .expect("rabbitmqctl runs (scripts/services installs RabbitMQ)");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// CPU time (user and system) process `pid` has used, in seconds (Linux).
+pub fn cpu_s(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name in parentheses: state is field 3, utime 14,
+    // stime 15 (clock ticks, 100 per second on Linux).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// CPU time all processes of the machine have used (every state but idle
+/// and iowait), in seconds (Linux).
+pub fn machine_busy_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let line = stat.lines().next().unwrap_or_default();
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let busy: u64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    busy as f64 / 100.0
 }
 
 /// Peak resident set size of process `pid`, in kB (Linux).

@@ -93,5 +93,30 @@ pub fn pool(url: &str, size: u32) -> anyhow::Result<PgPool> {
         .max_size(size)
         .min_idle(Some(0))
         .connection_timeout(Duration::from_secs(5))
+        .connection_customizer(Box::new(Session))
         .build_unchecked(ConnectionManager::new(url)))
+}
+
+/// The session settings of every pooled connection.
+#[derive(Debug)]
+struct Session;
+
+impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for Session {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        prefer_custom_plans(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Plans every execution of a prepared statement for its parameters.
+///
+/// diesel prepares and caches its statements, and PostgreSQL switches a
+/// prepared statement to a generic plan after five executions, planned with
+/// the table sizes of that moment. On a new or fast-growing database those
+/// are tiny: the `id = ANY($1)` lookups of a batch then stay sequential scans
+/// (each row compared with every id of the batch) until the next ANALYZE,
+/// which made a drain of a new database quadratic. Planning a batch's dozen
+/// statements costs far less than one such scan.
+pub fn prefer_custom_plans(conn: &mut PgConnection) -> QueryResult<()> {
+    diesel::sql_query("SET plan_cache_mode = force_custom_plan").execute(conn)?;
+    Ok(())
 }

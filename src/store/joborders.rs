@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::apply::{Effects, Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
 use super::schema::{job_order_former_units, job_order_sharing, job_orders};
 use super::views;
+use super::JsonText;
 use crate::domain::expiry::has_passed;
 use crate::domain::fanout::{lifecycle, log_changes, order_changes, revoked_view, Seen};
 use crate::domain::joborder::{
@@ -45,10 +46,13 @@ pub(super) fn apply(
         let set: HashSet<Uuid> = indices.iter().map(|&i| order(i).id).collect();
         set.into_iter().collect()
     };
-    let (mut stored, expired) = load_stored(conn, &ids)?;
+    let Stored {
+        orders: mut stored,
+        expired,
+        mut hashes,
+    } = load_stored(conn, &ids)?;
     let mut stored_sharing = views::load_sharing(conn, &ids)?;
     let logs = views::log_counts(conn, &ids)?;
-    let mut hashes = views::load_order_hashes(conn, &ids)?;
     // Orders some message hands over: their logs' views change too.
     let handed: Vec<Uuid> = indices
         .iter()
@@ -74,10 +78,9 @@ pub(super) fn apply(
     for &i in indices {
         by_order.entry(order(i).id).or_default().push(i);
     }
-    let mut finals: Vec<(&JobOrder, Applied, Option<DateTime<Utc>>)> = Vec::new();
+    let mut finals: Vec<Final<'_>> = Vec::new();
     let mut changed_sharing: Vec<Uuid> = Vec::new();
     let mut former: Vec<FormerUnit<'_>> = Vec::new();
-    let mut seen_after: Vec<(Uuid, Vec<u8>, Vec<u8>)> = Vec::new();
     let mut log_hashes_after: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)> = Vec::new();
     for (id, mut group) in by_order {
         group.sort_by_key(|&i| (order(i).version, i));
@@ -176,31 +179,44 @@ pub(super) fn apply(
                 Decision::Reject(r) => Outcome::Rejected(r),
             });
         }
-        if last_applied.is_some() {
+        if let Some((order, applied, expired_at)) = last_applied {
             if sharing != before {
                 changed_sharing.push(id);
-            }
-            if let Some(told) = seen {
-                seen_after.push((id, told.responsible_hash, told.shared_hash));
             }
             if let Some(h) = unit_log_hashes {
                 log_hashes_after.push((id, h));
             }
+            let told = seen.expect("an applied version told its units");
+            finals.push(Final {
+                order,
+                applied,
+                expired_at,
+                responsible_view_hash: told.responsible_hash,
+                shared_view_hash: told.shared_hash,
+            });
         }
-        finals.extend(last_applied);
     }
     upsert_orders(conn, &finals)?;
     let changed: HashSet<Uuid> = changed_sharing.into_iter().collect();
     let sharing_finals: Vec<&JobOrder> = finals
         .iter()
-        .map(|(o, _, _)| *o)
+        .map(|f| f.order)
         .filter(|o| changed.contains(&o.id))
         .collect();
     replace_sharing(conn, &sharing_finals)?;
     record_former_units(conn, &former)?;
-    views::save_order_hashes(conn, &seen_after)?;
     views::save_log_hashes(conn, &log_hashes_after)?;
     Ok(())
+}
+
+/// The last version of an order a batch applied, with what its units were
+/// told: what the upsert writes.
+struct Final<'a> {
+    order: &'a JobOrder,
+    applied: Applied,
+    expired_at: Option<DateTime<Utc>>,
+    responsible_view_hash: Vec<u8>,
+    shared_view_hash: Vec<u8>,
 }
 
 /// A unit that lost an order (its responsibility or its share of it).
@@ -259,15 +275,21 @@ struct StoredRow {
     closed_at: Option<DateTime<Utc>>,
     coordinator_allowed_since: DateTime<Utc>,
     expired_at: Option<DateTime<Utc>>,
+    responsible_view_hash: Option<Vec<u8>>,
+    shared_view_hash: Option<Vec<u8>>,
 }
 
-/// The stored orders among `ids`, and when each expired.
-type Stored = (
-    HashMap<Uuid, StoredOrder>,
-    HashMap<Uuid, Option<DateTime<Utc>>>,
-);
+/// The stored orders among a batch's.
+struct Stored {
+    orders: HashMap<Uuid, StoredOrder>,
+    /// When each expired.
+    expired: HashMap<Uuid, Option<DateTime<Utc>>>,
+    /// What its units were last told.
+    hashes: HashMap<Uuid, views::OrderHashes>,
+}
 
 fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Stored> {
+    let mut hashes = HashMap::new();
     let rows: Vec<StoredRow> = job_orders::table
         .select((
             job_orders::id,
@@ -283,13 +305,20 @@ fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Stored> {
             job_orders::closed_at,
             job_orders::coordinator_allowed_since,
             job_orders::expired_at,
+            job_orders::responsible_view_hash,
+            job_orders::shared_view_hash,
         ))
         .filter(job_orders::id.eq_any(ids))
         .load(conn)?;
     let expired = rows.iter().map(|r| (r.id, r.expired_at)).collect();
-    let stored = rows
+    let orders = rows
         .into_iter()
-        .map(|r| {
+        .map(|mut r| {
+            let told = (
+                r.responsible_view_hash.take().unwrap_or_default(),
+                r.shared_view_hash.take().unwrap_or_default(),
+            );
+            hashes.insert(r.id, told);
             let order = StoredOrder {
                 version: r.version,
                 content_hash: r.content_hash,
@@ -309,7 +338,11 @@ fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Stored> {
             (r.id, order)
         })
         .collect();
-    Ok((stored, expired))
+    Ok(Stored {
+        orders,
+        expired,
+        hashes,
+    })
 }
 
 #[derive(Insertable)]
@@ -356,12 +389,15 @@ struct JobOrderRow<'a> {
     handover_coordinator_id: Option<&'a str>,
     closed_at: Option<DateTime<Utc>>,
     coordinator_allowed_since: DateTime<Utc>,
-    snapshot: serde_json::Value,
+    snapshot: JsonText,
     expired_at: Option<DateTime<Utc>>,
+    responsible_view_hash: &'a [u8],
+    shared_view_hash: &'a [u8],
 }
 
 impl<'a> JobOrderRow<'a> {
-    fn new(o: &'a JobOrder, applied: &'a Applied, expired_at: Option<DateTime<Utc>>) -> Self {
+    fn new(f: &'a Final<'a>) -> Self {
+        let (o, applied) = (f.order, &f.applied);
         let changed_by_unit = match &o.changed_by {
             crate::domain::joborder::ChangedBy::Unit(u) => Some(u),
             _ => None,
@@ -409,23 +445,19 @@ impl<'a> JobOrderRow<'a> {
             handover_coordinator_id: applied.handover_coordinator_id.as_deref(),
             closed_at: applied.timeline.closed_at,
             coordinator_allowed_since: applied.timeline.coordinator_allowed_since,
-            snapshot: serde_json::to_value(&o.wire).expect("wire structs serialize"),
-            expired_at,
+            snapshot: JsonText::of(&o.wire),
+            expired_at: f.expired_at,
+            responsible_view_hash: &f.responsible_view_hash,
+            shared_view_hash: &f.shared_view_hash,
         }
     }
 }
 
 /// One upsert per chunk; the `WHERE` on the update is the version guard, so
 /// an older version can never overwrite a newer one even outside the lock.
-fn upsert_orders(
-    conn: &mut PgConnection,
-    finals: &[(&JobOrder, Applied, Option<DateTime<Utc>>)],
-) -> QueryResult<()> {
+fn upsert_orders(conn: &mut PgConnection, finals: &[Final<'_>]) -> QueryResult<()> {
     use job_orders::dsl as j;
-    let rows: Vec<JobOrderRow<'_>> = finals
-        .iter()
-        .map(|(o, a, expired_at)| JobOrderRow::new(o, a, *expired_at))
-        .collect();
+    let rows: Vec<JobOrderRow<'_>> = finals.iter().map(JobOrderRow::new).collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let upsert = diesel::insert_into(job_orders::table)
             .values(chunk)
@@ -474,6 +506,8 @@ fn upsert_orders(
                 j::coordinator_allowed_since.eq(excluded(j::coordinator_allowed_since)),
                 j::snapshot.eq(excluded(j::snapshot)),
                 j::expired_at.eq(excluded(j::expired_at)),
+                j::responsible_view_hash.eq(excluded(j::responsible_view_hash)),
+                j::shared_view_hash.eq(excluded(j::shared_view_hash)),
                 j::applied_at.eq(diesel::dsl::now),
             ));
         // `ON CONFLICT (id) DO UPDATE SET … WHERE job_orders.version <

@@ -288,7 +288,7 @@ fn upsert_logs(conn: &mut PgConnection, finals: &[&MediationLog]) -> QueryResult
                 m::total.eq(c.total),
                 m::awaiting_approval.eq(c.awaiting_approval),
                 m::undecided.eq(c.undecided),
-                m::snapshot.eq(serde_json::to_value(&l.wire).expect("wire structs serialize")),
+                m::snapshot.eq(super::JsonText::of(&l.wire)),
             )
         })
         .collect();

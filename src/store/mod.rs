@@ -11,3 +11,26 @@ mod views;
 
 pub use apply::{apply_batch, lock_key, BatchResult, Inbound, Outcome, Payload};
 pub use db::PgPool;
+
+/// A value of a `json` column, serialized once to its text (which is also
+/// `json`'s binary wire format): no `serde_json::Value` tree on the way.
+#[derive(Debug, diesel::expression::AsExpression)]
+#[diesel(sql_type = diesel::sql_types::Json)]
+pub(crate) struct JsonText(String);
+
+impl JsonText {
+    pub(crate) fn of(value: &impl serde::Serialize) -> JsonText {
+        JsonText(serde_json::to_string(value).expect("wire structs serialize"))
+    }
+}
+
+impl diesel::serialize::ToSql<diesel::sql_types::Json, diesel::pg::Pg> for JsonText {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+    ) -> diesel::serialize::Result {
+        use std::io::Write as _;
+        out.write_all(self.0.as_bytes())?;
+        Ok(diesel::serialize::IsNull::No)
+    }
+}

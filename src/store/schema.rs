@@ -46,15 +46,9 @@ diesel::table! {
         applied_at -> Timestamptz,
         closed_at -> Nullable<Timestamptz>,
         coordinator_allowed_since -> Timestamptz,
-        snapshot -> Jsonb,
-    }
-}
-
-diesel::table! {
-    order_views (job_order_id) {
-        job_order_id -> Uuid,
-        responsible_hash -> Bytea,
-        shared_hash -> Bytea,
+        snapshot -> Json,
+        responsible_view_hash -> Nullable<Bytea>,
+        shared_view_hash -> Nullable<Bytea>,
     }
 }
 
@@ -119,7 +113,7 @@ diesel::table! {
         undecided -> Int4,
         first_seen_at -> Timestamptz,
         applied_at -> Timestamptz,
-        snapshot -> Jsonb,
+        snapshot -> Json,
     }
 }
 
@@ -173,6 +167,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     mediation_logs,
     mediation_entries,
     mediation_entry_history,
-    order_views,
     mediation_log_views
 );

@@ -4,15 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use diesel::pg::upsert::excluded;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::apply::ROWS_PER_STATEMENT;
-use super::schema::{
-    job_order_sharing, job_orders, mediation_log_views, mediation_logs, order_views,
-};
+use super::schema::{job_order_sharing, job_orders, mediation_log_views, mediation_logs};
 use crate::contract::joborder::JobOrderData;
 use crate::contract::mediationlog::MediationLogData;
 use crate::domain::unit::Unit;
@@ -21,49 +18,48 @@ use crate::domain::unit::Unit;
 /// of the last view every unit it is shared with got.
 pub type OrderHashes = (Vec<u8>, Vec<u8>);
 
-/// Per order: its [`OrderHashes`].
+/// Per order among `ids` that is stored: its [`OrderHashes`] (empty for an
+/// order no unit was told of).
 pub fn load_order_hashes(
     conn: &mut PgConnection,
     ids: &[Uuid],
 ) -> QueryResult<HashMap<Uuid, OrderHashes>> {
-    let rows: Vec<(Uuid, Vec<u8>, Vec<u8>)> = order_views::table
+    type Row = (Uuid, Option<Vec<u8>>, Option<Vec<u8>>);
+    let rows: Vec<Row> = job_orders::table
         .select((
-            order_views::job_order_id,
-            order_views::responsible_hash,
-            order_views::shared_hash,
+            job_orders::id,
+            job_orders::responsible_view_hash,
+            job_orders::shared_view_hash,
         ))
-        .filter(order_views::job_order_id.eq_any(ids))
+        .filter(job_orders::id.eq_any(ids))
         .load(conn)?;
-    Ok(rows.into_iter().map(|(id, r, s)| (id, (r, s))).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, r, s)| (id, (r.unwrap_or_default(), s.unwrap_or_default())))
+        .collect())
 }
 
-/// Records the hashes of the views the units of each order last got.
+/// Records the hashes of the views the units of each (stored) order last
+/// got, in one statement.
 pub fn save_order_hashes(
     conn: &mut PgConnection,
     rows: &[(Uuid, Vec<u8>, Vec<u8>)],
 ) -> QueryResult<()> {
-    use order_views::dsl as v;
-    let values: Vec<_> = rows
-        .iter()
-        .map(|(id, r, s)| {
-            (
-                v::job_order_id.eq(*id),
-                v::responsible_hash.eq(r.as_slice()),
-                v::shared_hash.eq(s.as_slice()),
-            )
-        })
-        .collect();
-    for chunk in values.chunks(ROWS_PER_STATEMENT) {
-        diesel::insert_into(order_views::table)
-            .values(chunk)
-            .on_conflict(v::job_order_id)
-            .do_update()
-            .set((
-                v::responsible_hash.eq(excluded(v::responsible_hash)),
-                v::shared_hash.eq(excluded(v::shared_hash)),
-            ))
-            .execute(conn)?;
+    use diesel::sql_types::{Array, Bytea};
+    if rows.is_empty() {
+        return Ok(());
     }
+    let ids: Vec<Uuid> = rows.iter().map(|(id, _, _)| *id).collect();
+    let responsible: Vec<&[u8]> = rows.iter().map(|(_, r, _)| r.as_slice()).collect();
+    let shared: Vec<&[u8]> = rows.iter().map(|(_, _, s)| s.as_slice()).collect();
+    diesel::sql_query(
+        "UPDATE job_orders j SET responsible_view_hash = v.r, shared_view_hash = v.s \
+           FROM unnest($1, $2, $3) AS v(id, r, s) WHERE j.id = v.id",
+    )
+    .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+    .bind::<Array<Bytea>, _>(&responsible)
+    .bind::<Array<Bytea>, _>(&shared)
+    .execute(conn)?;
     Ok(())
 }
 

@@ -108,6 +108,13 @@ async fn lead(settings: &Settings) -> Result<Option<Shared>, String> {
             &mut conn,
         )
         .map_err(|e| e.to_string())?;
+        crate::store::db::prefer_custom_plans(&mut conn).map_err(|e| e.to_string())?;
+        // The relay's only writes are deletes of published rows: one lost
+        // in a crash of the database server is published again (with the
+        // same event id, which notifications allow), so they need not wait
+        // for the WAL flush that every round would otherwise wait for.
+        diesel::RunQueryDsl::execute(diesel::sql_query("SET synchronous_commit = off"), &mut conn)
+            .map_err(|e| e.to_string())?;
         match outbox::try_lead(&mut conn) {
             Ok(true) => Ok(Some(Arc::new(Mutex::new(conn)))),
             Ok(false) => Ok(None),

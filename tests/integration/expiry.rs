@@ -210,7 +210,7 @@ async fn one_pass_over_100000_open_orders_with_100_due_reads_only_the_100() {
            '15300', true, 'tasks', false, 1, \
            CASE WHEN g <= 100 THEN date '2026-01-01' + (g % 7) ELSE date '2027-06-01' + (g % 300) END, \
            'open', 'internal', now(), now(), now(), \
-           jsonb_set(t.snapshot, '{job_order_id}', to_jsonb(id::text)) \
+           jsonb_set(t.snapshot::jsonb, '{job_order_id}', to_jsonb(id::text))::json \
          FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, 100000) g) s, \
               (SELECT snapshot FROM job_orders LIMIT 1) t",
     )

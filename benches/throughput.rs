@@ -1,0 +1,626 @@
+//! The throughput benchmark (issue 7): in one run, on this machine, the
+//! broker's own ceiling and what one `jobsync run` (the real binary, default
+//! settings unless `JOBSYNC_BENCH_WORKER_ARGS` says otherwise) makes of it.
+//!
+//! 1. **Broker ceiling**: N persistent messages of a snapshot's size
+//!    published to a quorum queue under pipelined confirms (1,000 in flight),
+//!    then consumed with the worker's prefetch and `multiple` acks per batch.
+//! 2. **Drain**: N new job order snapshots (default 20,000;
+//!    `JOBSYNC_BENCH_MESSAGES`) pre-loaded, each giving one notification (to
+//!    the responsible jobcentre) and one `joborder.created` event; the worker
+//!    starts and the rate is taken from the first to the last notification
+//!    arriving on the unit's queue, beside the ceiling.
+//! 3. **Latency**: new orders published at a steady R per second (default
+//!    1,000; `JOBSYNC_BENCH_RATE`) for S seconds (default 20;
+//!    `JOBSYNC_BENCH_RATE_SECONDS`); for each, the time from its publish to
+//!    its notification arriving on the unit's queue, as percentiles.
+//! 4. **94 jobcentres**: M orders (default 2,000;
+//!    `JOBSYNC_BENCH_FANOUT_MESSAGES`) shared with 94 jobcentres are stored,
+//!    then a new version of each is published at once; the rate is updates
+//!    from the first publish until every update's shared view reached three
+//!    watched jobcentres' queues.
+//! 5. **1,000,000 orders stored** (`JOBSYNC_BENCH_STORED`): the drain of 2.
+//!    again, in a database that already holds that many orders (with their
+//!    sharing rows and inbox rows), against the rate of 2.
+//!
+//! Peak resident memory is the worker's high-water mark (VmHWM) over 2–4,
+//! and over 5. CPU per message is the worker's and the whole machine's
+//! during a drain. A count of 0 skips its part.
+//!
+//!     scripts/services && cargo bench --bench throughput
+//!
+//! Each part runs in a RabbitMQ virtual host and a database of its own,
+//! deleted afterwards.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{hub_snapshot, snapshot, BenchEnv, Worker, RESPONSIBLE};
+use diesel::prelude::*;
+use futures_util::StreamExt;
+use jobsync::amqp::publisher::{cloudevent_properties, Outgoing, Publisher};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use serde_json::Value;
+use tokio::runtime::Runtime;
+use uuid::Uuid;
+
+/// How long any wait of the bench may take.
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+fn main() {
+    if !common::invoked_as_bench("throughput") {
+        return;
+    }
+    let n = common::env_count("JOBSYNC_BENCH_MESSAGES", 20_000);
+    let rate = common::env_count("JOBSYNC_BENCH_RATE", 1_000);
+    let seconds = common::env_count("JOBSYNC_BENCH_RATE_SECONDS", 20);
+    let fanout = common::env_count("JOBSYNC_BENCH_FANOUT_MESSAGES", 2_000);
+    let stored = common::env_count("JOBSYNC_BENCH_STORED", 1_000_000);
+    let extra = common::worker_args();
+    let rt = Runtime::new().unwrap();
+    print_machine();
+    println!("worker flags: {}", common::describe_flags(&extra));
+
+    let env = BenchEnv::with_vhost(&extra);
+    let body_size = new_order(env.topology(), 0).1.body.len();
+    let ceiling = (n > 0).then(|| {
+        let c = rt.block_on(broker_ceiling(&env, n, body_size));
+        println!("\n== broker ceiling: {n} persistent messages of {body_size} bytes, quorum queue ==");
+        println!("  publish, confirms pipelined (1,000 in flight): {:>7.0} msg/s", c.publish);
+        println!("  consume, prefetch {}, multiple acks:         {:>7.0} msg/s", env.settings.amqp.prefetch, c.consume);
+        println!(
+            "  jobsync's broker work per snapshot: 1 consume + 2 publishes (notification, event)\n  \
+             ceiling for it: {:.0} msg/s",
+            c.per_snapshot()
+        );
+        c
+    });
+
+    // One worker for the drain, the latency run and the 94 jobcentres.
+    let conn = rt.block_on(env.connect("jobsync bench"));
+    let t = env.topology().clone();
+    let responsible = rt.block_on(watch(
+        &conn,
+        "bench.responsible",
+        &t.notifications_exchange,
+        &format!("unit.jobcenter.{RESPONSIBLE}.#"),
+    ));
+    let preload: Vec<(Uuid, Outgoing)> = (0..n).map(|i| new_order(&t, i)).collect();
+    rt.block_on(publish_all(
+        &conn,
+        preload.into_iter().map(|(_, m)| m).collect(),
+    ));
+    let busy_before = common::machine_busy_s();
+    let mut worker = env.start_worker();
+    let mut drained = None;
+    if n > 0 {
+        let d = drain(&responsible, &worker, n, busy_before, &env);
+        d.print("drain", n, ceiling.as_ref());
+        drained = Some(d);
+    }
+    env.wait_ready(Duration::from_secs(60));
+    if rate > 0 && seconds > 0 {
+        latency(&rt, &conn, &t, &responsible, rate, seconds);
+        println!(
+            "  worker peak resident memory so far: {:.1} MB",
+            mb(worker.high_water_kb())
+        );
+    }
+    if fanout > 0 {
+        ninety_four(&rt, &conn, &t, &responsible, fanout, ceiling.as_ref());
+        println!(
+            "  worker peak resident memory so far: {:.1} MB",
+            mb(worker.high_water_kb())
+        );
+    }
+    let peak = worker.high_water_kb();
+    let status = worker.stop();
+    println!("\nworker peak resident memory (drain, latency, 94 jobcentres): {:.1} MB; exit after SIGTERM: {status}", mb(peak));
+    drop(rt.block_on(conn.close(200, "done".into())));
+    drop(env);
+
+    if stored > 0 && n > 0 {
+        let base = drained.as_ref().map(|d| d.rate);
+        stored_drain(&rt, stored, n, &extra, base, ceiling.as_ref());
+    }
+}
+
+/// Prints what the figures were taken on.
+fn print_machine() {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let pg = PgConnection::establish(&format!("{}/postgres", common::PG_SERVER))
+        .ok()
+        .and_then(|mut c| {
+            #[derive(QueryableByName)]
+            struct V {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                server_version: String,
+            }
+            diesel::sql_query("SHOW server_version")
+                .get_result::<V>(&mut c)
+                .ok()
+        })
+        .map(|v| v.server_version)
+        .unwrap_or_default();
+    println!("machine: {cores} cores ({model}); PostgreSQL {pg}; RabbitMQ on 127.0.0.1");
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+/// A new order of [`RESPONSIBLE`], shared with nobody: one notification.
+fn new_order(topology: &jobsync::config::Topology, i: usize) -> (Uuid, Outgoing) {
+    let id = Uuid::new_v4();
+    let data = snapshot(id, i, "internal", &[] as &[&str]);
+    (id, hub_snapshot(topology, id, data))
+}
+
+/// The broker's own figures.
+struct Ceiling {
+    publish: f64,
+    consume: f64,
+}
+
+impl Ceiling {
+    /// What the broker can do of jobsync's work per snapshot (one consume,
+    /// two persistent publishes), each at the rate measured alone.
+    fn per_snapshot(&self) -> f64 {
+        1.0 / (1.0 / self.consume + 2.0 / self.publish)
+    }
+}
+
+async fn broker_ceiling(env: &BenchEnv, n: usize, body_size: usize) -> Ceiling {
+    let conn = env.connect("jobsync bench: ceiling").await;
+    let ch = conn.create_channel().await.unwrap();
+    let queue = "bench.ceiling";
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        args,
+    )
+    .await
+    .unwrap();
+    let body = vec![b'x'; body_size];
+    let messages: Vec<Outgoing> = (0..n)
+        .map(|i| Outgoing {
+            exchange: String::new(),
+            routing_key: queue.into(),
+            properties: cloudevent_properties(&i.to_string(), FieldTable::default()),
+            body: body.clone(),
+            mandatory: false,
+        })
+        .collect();
+    let publisher = Publisher::open(&conn).await.unwrap();
+    let started = Instant::now();
+    for chunk in messages.chunks(1000) {
+        publisher.publish_all(chunk).await.unwrap();
+    }
+    let publish = n as f64 / started.elapsed().as_secs_f64();
+
+    ch.basic_qos(env.settings.amqp.prefetch, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let mut consumer = ch
+        .basic_consume(
+            queue.into(),
+            "ceiling".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let batch = env.settings.batching.size as usize;
+    let started = Instant::now();
+    for got in 1..=n {
+        let delivery = consumer.next().await.unwrap().unwrap();
+        if got % batch == 0 || got == n {
+            delivery
+                .acker
+                .ack(BasicAckOptions { multiple: true })
+                .await
+                .unwrap();
+        }
+    }
+    let consume = n as f64 / started.elapsed().as_secs_f64();
+    ch.queue_delete(queue.into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    let _ = conn.close(200, "measured".into()).await;
+    Ceiling { publish, consume }
+}
+
+/// Publishes `messages` under pipelined confirms, 1,000 in flight.
+async fn publish_all(conn: &lapin::Connection, messages: Vec<Outgoing>) {
+    let publisher = Publisher::open(conn).await.unwrap();
+    for chunk in messages.chunks(1000) {
+        publisher.publish_all(chunk).await.unwrap();
+    }
+}
+
+/// When each message arrived on a queue of the bench's own, and the job
+/// order it is about.
+#[derive(Clone, Default)]
+struct Arrivals(Arc<Mutex<Vec<Arrival>>>);
+
+/// When a message arrived, and the job order it is about.
+type Arrival = (Instant, Option<Uuid>);
+
+impl Arrivals {
+    fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    /// Arrivals `from..to` (indices in arrival order).
+    fn slice(&self, from: usize, to: usize) -> Vec<Arrival> {
+        let all = self.0.lock().unwrap();
+        all[from.min(all.len())..to.min(all.len())].to_vec()
+    }
+
+    /// Waits until `n` messages arrived in all; false after [`TIMEOUT`].
+    fn wait_for(&self, n: usize) -> bool {
+        let started = Instant::now();
+        while self.count() < n {
+            if started.elapsed() > TIMEOUT {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+}
+
+/// An exclusive queue bound to `exchange` with `pattern`, consumed without
+/// acknowledgements into [`Arrivals`].
+async fn watch(conn: &lapin::Connection, queue: &str, exchange: &str, pattern: &str) -> Arrivals {
+    let ch = conn.create_channel().await.unwrap();
+    common::bind_queue(&ch, queue, exchange, pattern).await;
+    let mut consumer = ch
+        .basic_consume(
+            queue.into(),
+            "bench".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let arrivals = Arrivals::default();
+    let into = arrivals.clone();
+    tokio::spawn(async move {
+        let _channel = ch;
+        while let Some(Ok(delivery)) = consumer.next().await {
+            let at = Instant::now();
+            let subject = subject_of(&delivery.data);
+            into.0.lock().unwrap().push((at, subject));
+        }
+    });
+    arrivals
+}
+
+/// The `subject` (job order id) of a notification, found in its compact
+/// JSON without parsing all of it.
+fn subject_of(body: &[u8]) -> Option<Uuid> {
+    let key = b"\"subject\":\"";
+    let at = body.windows(key.len()).position(|w| w == key)? + key.len();
+    std::str::from_utf8(body.get(at..at + 36)?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// What a drain measured.
+struct Drained {
+    /// Notifications per second, first to last arrival.
+    rate: f64,
+    span_s: f64,
+    /// From the worker's start to the last notification.
+    wall_s: f64,
+    worker_cpu_us: f64,
+    machine_cpu_us: f64,
+    peak_kb: u64,
+}
+
+impl Drained {
+    fn print(&self, what: &str, n: usize, ceiling: Option<&Ceiling>) {
+        println!("\n== {what}: {n} new orders, one notification and one event each ==");
+        println!(
+            "  applied, acknowledged and notified: {:.0} msg/s (first to last notification, {:.2} s)",
+            self.rate, self.span_s
+        );
+        println!(
+            "  from the worker's start:            {:.0} msg/s ({:.2} s, start-up included)",
+            n as f64 / self.wall_s,
+            self.wall_s
+        );
+        if let Some(c) = ceiling {
+            println!(
+                "  ratio to the broker's ceiling for jobsync's traffic ({:.0} msg/s): {:.2}",
+                c.per_snapshot(),
+                self.rate / c.per_snapshot()
+            );
+        }
+        println!(
+            "  CPU per message: worker {:.0} µs, whole machine {:.0} µs",
+            self.worker_cpu_us, self.machine_cpu_us
+        );
+        println!("  worker peak resident memory: {:.1} MB", mb(self.peak_kb));
+    }
+}
+
+/// Waits for the notifications of `n` pre-loaded orders.
+fn drain(
+    arrivals: &Arrivals,
+    worker: &Worker,
+    n: usize,
+    busy_before: f64,
+    env: &BenchEnv,
+) -> Drained {
+    let started = Instant::now() - worker.elapsed();
+    assert!(
+        arrivals.wait_for(n),
+        "the drain did not finish in {TIMEOUT:?}; see {}",
+        env.log_path().display()
+    );
+    let cpu = worker.cpu_s();
+    let busy = common::machine_busy_s() - busy_before;
+    let got = arrivals.slice(0, n);
+    let (first, last) = (got[0].0, got[n - 1].0);
+    let span_s = (last - first).as_secs_f64();
+    Drained {
+        rate: (n - 1) as f64 / span_s,
+        span_s,
+        wall_s: (last - started).as_secs_f64(),
+        worker_cpu_us: cpu * 1e6 / n as f64,
+        machine_cpu_us: busy * 1e6 / n as f64,
+        peak_kb: worker.high_water_kb(),
+    }
+}
+
+/// Publishes new orders at a steady `rate` for `seconds` and prints the
+/// latency from each publish to its notification.
+fn latency(
+    rt: &Runtime,
+    conn: &lapin::Connection,
+    t: &jobsync::config::Topology,
+    arrivals: &Arrivals,
+    rate: usize,
+    seconds: usize,
+) {
+    let total = rate * seconds;
+    println!("\n== latency: {total} new orders at {rate} msg/s for {seconds} s ==");
+    let before = arrivals.count();
+    // Ticks of 10 ms, each publishing its share; confirms are awaited in
+    // tasks of their own, so that a slow confirm never delays a tick.
+    let per_tick = (rate / 100).max(1);
+    let ticks = total.div_ceil(per_tick);
+    let published: Vec<(Uuid, Instant)> = rt.block_on(async {
+        let publisher = Publisher::open(conn).await.unwrap();
+        let mut interval = tokio::time::interval(Duration::from_millis(10));
+        let mut published = Vec::with_capacity(total);
+        let mut confirms = Vec::new();
+        let mut i = 0;
+        for _ in 0..ticks {
+            interval.tick().await;
+            let chunk: Vec<(Uuid, Outgoing)> = (i..(i + per_tick).min(total))
+                .map(|k| new_order(t, k))
+                .collect();
+            i += chunk.len();
+            let at = Instant::now();
+            published.extend(chunk.iter().map(|(id, _)| (*id, at)));
+            let messages: Vec<Outgoing> = chunk.into_iter().map(|(_, m)| m).collect();
+            let publisher = publisher.clone();
+            confirms.push(tokio::spawn(async move {
+                publisher.publish_all(&messages).await.unwrap();
+            }));
+        }
+        for c in confirms {
+            c.await.unwrap();
+        }
+        published
+    });
+    let publish_s = published
+        .last()
+        .map_or(0.0, |(_, at)| (*at - published[0].1).as_secs_f64());
+    assert!(
+        arrivals.wait_for(before + total),
+        "not every notification arrived in {TIMEOUT:?}"
+    );
+    let arrived: HashMap<Uuid, Instant> = arrivals
+        .slice(before, before + total)
+        .into_iter()
+        .filter_map(|(at, id)| Some((id?, at)))
+        .collect();
+    let mut ms: Vec<f64> = published
+        .iter()
+        .filter_map(|(id, at)| Some((*arrived.get(id)? - *at).as_secs_f64() * 1e3))
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
+    println!(
+        "  published at {:.0} msg/s; {} of {total} notifications matched",
+        total as f64 / publish_s.max(1e-9),
+        ms.len()
+    );
+    println!(
+        "  publish to notification: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        pct(0.999),
+        ms[ms.len() - 1]
+    );
+}
+
+/// 94 jobcentres: stores `m` orders shared with them, then publishes a new
+/// version of each at once and measures until three watched jobcentres got
+/// every update.
+fn ninety_four(
+    rt: &Runtime,
+    conn: &lapin::Connection,
+    t: &jobsync::config::Topology,
+    responsible: &Arrivals,
+    m: usize,
+    ceiling: Option<&Ceiling>,
+) {
+    let codes: Vec<String> = jobsync::domain::municipality::codes()
+        .into_iter()
+        .filter(|&c| c != 153)
+        .take(94)
+        .map(|c| format!("{c}00"))
+        .collect();
+    assert_eq!(codes.len(), 94, "reference/municipalities.csv has 98 codes");
+    let picked = [&codes[0], &codes[47], &codes[93]];
+    println!(
+        "\n== 94 jobcentres: {m} updates of orders shared with {}..{} (watching {}, {}, {}) ==",
+        codes[0], codes[93], picked[0], picked[1], picked[2]
+    );
+    let watched: Vec<Arrivals> = picked
+        .iter()
+        .map(|code| {
+            rt.block_on(watch(
+                conn,
+                &format!("bench.jobcenter.{code}"),
+                &t.notifications_exchange,
+                &format!("unit.jobcenter.{code}.#"),
+            ))
+        })
+        .collect();
+    let versions = |version: i64| -> Vec<Outgoing> {
+        (0..m)
+            .map(|i| {
+                let id = order_id(i);
+                let mut data = snapshot(id, i, "national", &codes);
+                if version > 1 {
+                    data["version"] = Value::from(version);
+                    data["title"] = Value::from(format!("Lagermedarbejder {i}, version {version}"));
+                    data["updated_at"] = Value::from("2026-11-22T10:00:00Z");
+                }
+                hub_snapshot(t, id, data)
+            })
+            .collect()
+    };
+    let before = responsible.count();
+    rt.block_on(publish_all(conn, versions(1)));
+    let stored_ok = responsible.wait_for(before + m) && watched.iter().all(|w| w.wait_for(m));
+    assert!(
+        stored_ok,
+        "the orders shared with 94 were not stored in {TIMEOUT:?}"
+    );
+
+    let updates = versions(2);
+    let started = Instant::now();
+    rt.block_on(publish_all(conn, updates));
+    let published_s = started.elapsed().as_secs_f64();
+    assert!(
+        watched.iter().all(|w| w.wait_for(2 * m)),
+        "not every update reached the watched jobcentres in {TIMEOUT:?}"
+    );
+    let last = watched
+        .iter()
+        .map(|w| w.slice(2 * m - 1, 2 * m)[0].0)
+        .max()
+        .unwrap();
+    let span = (last - started).as_secs_f64();
+    println!("  published in {published_s:.2} s (confirmed)");
+    println!(
+        "  updates applied and notified to all 94: {:.0} /s ({m} in {span:.2} s from the first publish)",
+        m as f64 / span
+    );
+    println!(
+        "  unit deliveries equivalent: {:.0} /s (each update: one BCC message routed to 94 jobcentres, one to {RESPONSIBLE})",
+        (m * 95) as f64 / span
+    );
+    if let Some(c) = ceiling {
+        println!(
+            "  ratio to the broker's ceiling for jobsync's traffic: {:.2}",
+            (m as f64 / span) / c.per_snapshot()
+        );
+    }
+}
+
+/// The id of the `i`th order of the 94-jobcentre part (the same for each
+/// version).
+fn order_id(i: usize) -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("jobsync-bench-94-{i}").as_bytes(),
+    )
+}
+
+/// The drain again, with `stored` orders already in the database.
+fn stored_drain(
+    rt: &Runtime,
+    stored: usize,
+    n: usize,
+    extra: &[String],
+    base: Option<f64>,
+    ceiling: Option<&Ceiling>,
+) {
+    let env = BenchEnv::with_vhost(extra);
+    jobsync::store::db::prepare(&env.db_url, 1).expect("PostgreSQL answers (scripts/services)");
+    let mut db = PgConnection::establish(&env.db_url).unwrap();
+    let started = Instant::now();
+    common::store_orders(&mut db, stored, 0);
+    for sql in [
+        "INSERT INTO job_order_sharing (job_order_id, unit_type, unit_code) \
+           SELECT id, 'jobcenter', '16700' FROM job_orders",
+        "INSERT INTO processed_messages (message_id, queue, outcome, job_order_id, version) \
+           SELECT gen_random_uuid()::text, 'jobsync.joborders', 'applied', id, 1 FROM job_orders",
+        "VACUUM ANALYZE",
+    ] {
+        diesel::sql_query(sql).execute(&mut db).unwrap();
+    }
+    drop(db);
+    println!(
+        "\nstored {stored} orders (with their sharing and inbox rows) in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let conn = rt.block_on(env.connect("jobsync bench"));
+    let t = env.topology().clone();
+    let responsible = rt.block_on(watch(
+        &conn,
+        "bench.responsible",
+        &t.notifications_exchange,
+        &format!("unit.jobcenter.{RESPONSIBLE}.#"),
+    ));
+    let preload: Vec<Outgoing> = (0..n).map(|i| new_order(&t, i).1).collect();
+    rt.block_on(publish_all(&conn, preload));
+    let busy_before = common::machine_busy_s();
+    let mut worker = env.start_worker();
+    let d = drain(&responsible, &worker, n, busy_before, &env);
+    d.print(&format!("drain with {stored} orders stored"), n, ceiling);
+    if let Some(base) = base {
+        println!(
+            "  against the drain of an empty database: {:.2} (target: within 0.80–1.20)",
+            d.rate / base
+        );
+    }
+    worker.stop();
+    drop(rt.block_on(conn.close(200, "done".into())));
+}
