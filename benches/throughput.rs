@@ -79,6 +79,10 @@ fn main() {
              ceiling for it: {:.0} msg/s",
             c.per_snapshot()
         );
+        if rate > 0 && seconds > 0 {
+            let l = rt.block_on(broker_latency(&env, rate, seconds, body_size));
+            println!("  publish to delivery at {rate} msg/s for {seconds} s: {l}");
+        }
         c
     });
 
@@ -185,25 +189,42 @@ impl Ceiling {
     }
 }
 
-async fn broker_ceiling(env: &BenchEnv, n: usize, body_size: usize) -> Ceiling {
-    let conn = env.connect("jobsync bench: ceiling").await;
+/// A channel, with durable quorum queue `queue` declared on it (as the
+/// worker's consumed queues are).
+async fn quorum_queue(conn: &lapin::Connection, queue: &str) -> lapin::Channel {
     let ch = conn.create_channel().await.unwrap();
-    let queue = "bench.ceiling";
     let mut args = FieldTable::default();
     args.insert(
         "x-queue-type".into(),
         AMQPValue::LongString("quorum".into()),
     );
-    ch.queue_declare(
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.queue_declare(queue.into(), durable, args).await.unwrap();
+    ch
+}
+
+/// A consumer of `queue` with `prefetch` unacknowledged deliveries.
+async fn consume(ch: &lapin::Channel, queue: &str, prefetch: u16) -> lapin::Consumer {
+    ch.basic_qos(prefetch, BasicQosOptions::default())
+        .await
+        .unwrap();
+    ch.basic_consume(
         queue.into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        args,
+        "bench".into(),
+        BasicConsumeOptions::default(),
+        FieldTable::default(),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+async fn broker_ceiling(env: &BenchEnv, n: usize, body_size: usize) -> Ceiling {
+    let conn = env.connect("jobsync bench: ceiling").await;
+    let queue = "bench.ceiling";
+    let ch = quorum_queue(&conn, queue).await;
     let body = vec![b'x'; body_size];
     let messages: Vec<Outgoing> = (0..n)
         .map(|i| Outgoing {
@@ -221,18 +242,7 @@ async fn broker_ceiling(env: &BenchEnv, n: usize, body_size: usize) -> Ceiling {
     }
     let publish = n as f64 / started.elapsed().as_secs_f64();
 
-    ch.basic_qos(env.settings.amqp.prefetch, BasicQosOptions::default())
-        .await
-        .unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            queue.into(),
-            "ceiling".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, queue, env.settings.amqp.prefetch).await;
     let batch = env.settings.batching.size as usize;
     let started = Instant::now();
     for got in 1..=n {
@@ -460,21 +470,101 @@ fn latency(
         .iter()
         .filter_map(|(id, at)| Some((*arrived.get(id)? - *at).as_secs_f64() * 1e3))
         .collect();
-    ms.sort_by(f64::total_cmp);
-    let pct = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
     println!(
         "  published at {:.0} msg/s; {} of {total} notifications matched",
         total as f64 / publish_s.max(1e-9),
         ms.len()
     );
-    println!(
-        "  publish to notification: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
+    println!("  publish to notification: {}", percentiles(&mut ms));
+}
+
+/// p50, p90, p99, p99.9 and the maximum of `ms`, as printed.
+fn percentiles(ms: &mut [f64]) -> String {
+    if ms.is_empty() {
+        return "nothing measured".to_owned();
+    }
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
+    format!(
+        "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
         pct(0.50),
         pct(0.90),
         pct(0.99),
         pct(0.999),
         ms[ms.len() - 1]
-    );
+    )
+}
+
+/// The broker alone at a steady `rate` for `seconds`: messages of
+/// `body_size` bytes published (confirms awaited per tick, in tasks of
+/// their own) to a quorum queue and consumed with `multiple` acks; the time
+/// from each publish to its delivery.
+async fn broker_latency(env: &BenchEnv, rate: usize, seconds: usize, body_size: usize) -> String {
+    let conn = env.connect("jobsync bench: broker latency").await;
+    let queue = "bench.latency";
+    let ch = quorum_queue(&conn, queue).await;
+    let mut consumer = consume(&ch, queue, env.settings.amqp.prefetch).await;
+    let total = rate * seconds;
+    let received = tokio::spawn(async move {
+        let mut at: Vec<(usize, Instant)> = Vec::with_capacity(total);
+        while at.len() < total {
+            let delivery = consumer.next().await.unwrap().unwrap();
+            let i: usize = delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .and_then(|id| id.as_str().parse().ok())
+                .unwrap();
+            at.push((i, Instant::now()));
+            delivery
+                .acker
+                .ack(BasicAckOptions { multiple: true })
+                .await
+                .unwrap();
+        }
+        at
+    });
+    let publisher = Publisher::open(&conn).await.unwrap();
+    let per_tick = (rate / 100).max(1);
+    let mut interval = tokio::time::interval(Duration::from_millis(10));
+    let mut sent = vec![Instant::now(); total];
+    let mut confirms = Vec::new();
+    let body = vec![b'x'; body_size];
+    let mut i = 0;
+    while i < total {
+        interval.tick().await;
+        let to = (i + per_tick).min(total);
+        let messages: Vec<Outgoing> = (i..to)
+            .map(|k| Outgoing {
+                exchange: String::new(),
+                routing_key: queue.into(),
+                properties: cloudevent_properties(&k.to_string(), FieldTable::default()),
+                body: body.clone(),
+                mandatory: false,
+            })
+            .collect();
+        let now = Instant::now();
+        sent[i..to].fill(now);
+        i = to;
+        let publisher = publisher.clone();
+        confirms.push(tokio::spawn(async move {
+            publisher.publish_all(&messages).await.unwrap();
+        }));
+    }
+    for c in confirms {
+        c.await.unwrap();
+    }
+    let mut ms: Vec<f64> = received
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(i, at)| (at - sent[i]).as_secs_f64() * 1e3)
+        .collect();
+    ch.queue_delete(queue.into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    let _ = conn.close(200, "measured".into()).await;
+    percentiles(&mut ms)
 }
 
 /// 94 jobcentres: stores `m` orders shared with them, then publishes a new
