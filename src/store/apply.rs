@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt};
 use uuid::Uuid;
 
-use super::outbox::{self, Composer, OutboxRow};
+use super::outbox::{self, Composer, OutboxRow, Pending};
 use super::schema::processed_messages;
 use super::{joborders, mediation};
 use crate::domain::fanout::Notification;
@@ -102,8 +102,10 @@ pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
 pub struct BatchResult {
     /// The outcome of each message, in the order given.
     pub outcomes: Vec<Outcome>,
-    /// Rows written to the outbox (notifications and events to publish).
-    pub outbox_rows: usize,
+    /// Rows written to the outbox (notifications and events to publish),
+    /// with their ids, in id order: the relay of this instance is handed
+    /// them once committed.
+    pub outbox: Vec<Pending>,
     /// CPR numbers replaced in the views written.
     pub redactions: usize,
 }
@@ -200,7 +202,8 @@ fn apply_in_transaction(
     if !logs.is_empty() {
         mediation::apply(conn, messages, &logs, &mut outcomes, &mut effects)?;
     }
-    outbox::insert(conn, &effects.outbox)?;
+    let redactions = effects.redactions;
+    let outbox = outbox::insert(conn, effects.outbox)?;
     for (i, _) in repeats {
         outcomes[i] = Some(Outcome::Duplicate);
     }
@@ -231,8 +234,8 @@ fn apply_in_transaction(
     }
     Ok(BatchResult {
         outcomes,
-        outbox_rows: effects.outbox.len(),
-        redactions: effects.redactions,
+        outbox,
+        redactions,
     })
 }
 

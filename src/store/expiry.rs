@@ -93,7 +93,8 @@ pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Qu
             .set(job_orders::expired_at.eq(now))
             .execute(conn)?;
         views::save_order_hashes(conn, &hashes_after)?;
-        outbox::insert(conn, &effects.outbox)?;
+        // The relay finds these rows in the outbox.
+        outbox::insert(conn, effects.outbox)?;
         metrics::counter!("jobsync_cpr_redactions_total").increment(effects.redactions as u64);
         Ok(ids.len())
     })

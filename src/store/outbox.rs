@@ -183,14 +183,33 @@ impl Composer {
     }
 }
 
-/// Writes `rows` to the outbox, in order.
-pub fn insert(conn: &mut PgConnection, rows: &[OutboxRow]) -> QueryResult<()> {
+/// Writes `rows` to the outbox, in order, and returns them with their ids
+/// (ascending, in the same order).
+pub fn insert(conn: &mut PgConnection, rows: Vec<OutboxRow>) -> QueryResult<Vec<Pending>> {
+    let mut written = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        diesel::insert_into(outbox::table)
+        let ids: Vec<i64> = diesel::insert_into(outbox::table)
             .values(chunk)
-            .execute(conn)?;
+            .returning(outbox::id)
+            .get_results(conn)?;
+        written.extend(ids);
     }
-    Ok(())
+    let mut pending: Vec<Pending> = rows
+        .into_iter()
+        .zip(written)
+        .map(|(row, id)| Pending {
+            id,
+            event_id: row.event_id,
+            exchange: row.exchange,
+            routing_key: row.routing_key,
+            headers: row.headers,
+            body: row.body,
+        })
+        .collect();
+    // One statement's rows take ids in order; sorted all the same, since
+    // the relay relies on it.
+    pending.sort_by_key(|p| p.id);
+    Ok(pending)
 }
 
 /// A row waiting to be published.
@@ -218,6 +237,23 @@ pub fn pending(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<Pending>>
         .order(outbox::id)
         .limit(limit)
         .load(conn)
+}
+
+/// Whether the outbox holds a row with an id up to the highest of `ids`
+/// (ascending) other than `ids`: a row the relay was not handed (written by
+/// another instance, or before this one led), which must go out first. An
+/// index scan in id order that stops after `ids.len() + 1` rows.
+pub fn others_up_to(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<bool> {
+    let Some(&max) = ids.last() else {
+        return Ok(false);
+    };
+    let found: Vec<i64> = outbox::table
+        .select(outbox::id)
+        .filter(outbox::id.le(max))
+        .order(outbox::id)
+        .limit(ids.len() as i64 + 1)
+        .load(conn)?;
+    Ok(found != ids)
 }
 
 /// The id of the newest row (0 when none).

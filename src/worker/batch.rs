@@ -134,9 +134,7 @@ async fn handle_inner(
             // the broker redelivers it all.
             return Ok(Acked::No);
         };
-        if applied.outbox_rows > 0 {
-            consumer.relay.notify_one();
-        }
+        consumer.relay.committed(applied.outbox);
         metrics::counter!("jobsync_cpr_redactions_total").increment(applied.redactions as u64);
         for (j, outcome) in applied.outcomes.into_iter().enumerate() {
             let i = valid_index[j];
@@ -310,7 +308,7 @@ pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<Inbound, 
 #[derive(Default)]
 struct Applied {
     outcomes: Vec<Option<Outcome>>,
-    outbox_rows: usize,
+    outbox: Vec<store::outbox::Pending>,
     redactions: usize,
 }
 
@@ -342,7 +340,7 @@ async fn apply(
             Ok(r) => {
                 return Some(Applied {
                     outcomes: r.outcomes.into_iter().map(Some).collect(),
-                    outbox_rows: r.outbox_rows,
+                    outbox: r.outbox,
                     redactions: r.redactions,
                 })
             }
@@ -364,7 +362,7 @@ async fn apply(
                     let single: Arc<[Inbound]> = Arc::from(vec![m.clone()]);
                     let one = Box::pin(apply(consumer, single, shutdown)).await?;
                     all.outcomes.extend(one.outcomes);
-                    all.outbox_rows += one.outbox_rows;
+                    all.outbox.extend(one.outbox);
                     all.redactions += one.redactions;
                 }
                 return Some(all);

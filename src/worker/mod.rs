@@ -15,7 +15,6 @@ use futures_util::StreamExt;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::Connection;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -225,7 +224,7 @@ async fn consume_on(
     let _ = bounded(declare_channel.close(200, "declared".into())).await;
     tracing::info!(amqp.url = %redact_url(&settings.amqp.url), "connected to the broker; topology declared");
 
-    let wake = Arc::new(Notify::new());
+    let feed = Arc::new(relay::Feed::default());
     let mut consumers = Vec::new();
     for (queue, expects) in [
         (
@@ -243,7 +242,7 @@ async fn consume_on(
             settings: settings.clone(),
             pool: pool.clone(),
             publisher: Publisher::open(connection).await?,
-            relay: wake.clone(),
+            relay: feed.clone(),
             clock: clock.clone(),
             health: health.clone(),
         });
@@ -262,7 +261,7 @@ async fn consume_on(
         result.map(drop)
     };
     if settings.relay {
-        let relaying = relay::run(settings, connection, wake.clone(), done.clone());
+        let relaying = relay::run(settings, connection, feed.clone(), done.clone());
         tokio::try_join!(consuming, relaying).map(drop)
     } else {
         consuming.await
@@ -300,7 +299,7 @@ struct Consumer {
     pool: PgPool,
     publisher: Publisher,
     /// Woken after a commit that wrote outbox rows.
-    relay: Arc<Notify>,
+    relay: Arc<relay::Feed>,
     clock: Arc<dyn Clock>,
     health: Arc<Health>,
 }

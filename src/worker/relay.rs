@@ -8,6 +8,7 @@
 //! A row published but not yet deleted when an instance dies is published
 //! again by the next: notifications are at least once, with the same id.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,15 +34,67 @@ const STANDBY_POLL: Duration = Duration::from_secs(1);
 
 type Shared = Arc<Mutex<PgConnection>>;
 
+/// What this instance's batches hand the relay once committed: the outbox
+/// rows they wrote, with their ids. While this instance leads, the relay
+/// publishes them without reading them back, after checking that no other
+/// row up to the highest of them waits in the outbox (a row of another
+/// instance, or one it was not handed); if one does, it reads the outbox in
+/// id order as always. Either way rows go out in id order, and rows of one
+/// order in the order they were committed (its lock orders them).
+#[derive(Default)]
+pub(super) struct Feed {
+    rows: Mutex<Vec<Pending>>,
+    /// Whether this instance's relay leads: only then are rows kept.
+    leading: AtomicBool,
+    wake: Notify,
+}
+
+/// Rows the feed keeps at most; beyond, the relay reads them from the outbox.
+const FEED_LIMIT: usize = 20_000;
+
+impl Feed {
+    /// Hands over the rows of a committed transaction (in id order) and
+    /// wakes the relay.
+    pub(super) fn committed(&self, rows: Vec<Pending>) {
+        if rows.is_empty() {
+            return;
+        }
+        if self.leading.load(Ordering::Acquire) {
+            let mut kept = self.rows.lock().expect("the feed is not poisoned");
+            if kept.len() + rows.len() <= FEED_LIMIT {
+                kept.extend(rows);
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// The rows handed over since the last call, in id order.
+    fn take(&self) -> Vec<Pending> {
+        let mut rows = std::mem::take(&mut *self.rows.lock().expect("the feed is not poisoned"));
+        // Transactions commit in any order; their rows are sorted by id.
+        rows.sort_by_key(|r| r.id);
+        rows
+    }
+
+    /// Starts or stops keeping rows.
+    fn lead(&self, leading: bool) {
+        self.leading.store(leading, Ordering::Release);
+        if !leading {
+            self.rows.lock().expect("the feed is not poisoned").clear();
+        }
+    }
+}
+
 /// Runs the relay until `done` (the consumers have stopped) and nothing is
-/// left to publish, or the broker session is lost. `wake` is notified after
-/// a commit that wrote rows.
+/// left to publish, or the broker session is lost. `feed` brings the rows
+/// of this instance's commits.
 pub(super) async fn run(
     settings: &Settings,
     connection: &Connection,
-    wake: Arc<Notify>,
+    feed: Arc<Feed>,
     done: CancellationToken,
 ) -> Result<(), SessionError> {
+    let wake = &feed.wake;
     let publisher = Publisher::open(connection).await?;
     let mut backoff = super::reconnect_backoff();
     loop {
@@ -59,20 +112,23 @@ pub(super) async fn run(
             Err(e) => {
                 let pause = backoff.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the outbox relay cannot reach the database; retrying");
-                if wait(&done, &wake, pause).await {
+                if wait(&done, wake, pause).await {
                     return Ok(());
                 }
                 continue;
             }
         };
         tracing::info!("publishing the outbox (this instance is the relay)");
-        match publish_while_leading(&conn, &publisher, settings, &wake, &done).await {
+        feed.lead(true);
+        let result = publish_while_leading(&conn, &publisher, settings, &feed, &done).await;
+        feed.lead(false);
+        match result {
             Ok(()) => return Ok(()),
             Err(RelayError::Broker(e)) => return Err(e),
             Err(RelayError::Database(e)) => {
                 let pause = backoff.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the outbox relay lost the database; retrying");
-                if wait(&done, &wake, pause).await {
+                if wait(&done, wake, pause).await {
                     return Ok(());
                 }
             }
@@ -159,16 +215,29 @@ async fn publish_while_leading(
     conn: &Shared,
     publisher: &Publisher,
     settings: &Settings,
-    wake: &Notify,
+    feed: &Feed,
     done: &CancellationToken,
 ) -> Result<(), RelayError> {
     let mut last_gauge = Instant::now() - Duration::from_secs(10);
     // Once the consumers have stopped, what was committed until then is
     // published, not what other instances keep committing.
     let mut drain_to: Option<i64> = None;
+    // The highest id published from the outbox read: handed rows up to it
+    // were published then, or stay in the outbox for the next read.
+    let mut read_up_to = 0;
     loop {
         if drain_to.is_none() && done.is_cancelled() {
             drain_to = Some(on_db(conn, outbox::last_id).await?);
+        }
+        let mut handed = feed.take();
+        handed.retain(|r| r.id > read_up_to);
+        if !handed.is_empty() && drain_to.is_none() {
+            let ids: Vec<i64> = handed.iter().map(|r| r.id).collect();
+            let others = on_db(conn, move |c| outbox::others_up_to(c, &ids)).await?;
+            if !others {
+                publish(conn, publisher, settings, handed).await?;
+                continue;
+            }
         }
         let mut rows = on_db(conn, |c| outbox::pending(c, ROWS_PER_ROUND)).await?;
         if let Some(last) = drain_to {
@@ -177,32 +246,44 @@ async fn publish_while_leading(
                 return Ok(());
             }
         }
-        if rows.is_empty() {
+        let Some(last) = rows.last() else {
             if last_gauge.elapsed() >= Duration::from_secs(1) {
                 let (pending, age) = on_db(conn, outbox::backlog).await?;
                 metrics::gauge!("jobsync_outbox_pending").set(pending as f64);
                 metrics::gauge!("jobsync_outbox_oldest_age_seconds").set(age);
                 last_gauge = Instant::now();
             }
-            let _ = wait(done, wake, IDLE_POLL).await;
+            let _ = wait(done, &feed.wake, IDLE_POLL).await;
             continue;
-        }
-        let messages: Vec<Outgoing> = rows
-            .iter()
-            .map(|r| outgoing(r, &settings.topology))
-            .collect();
-        publisher.publish_all(&messages).await.map_err(|e| {
-            RelayError::Broker(SessionError::Lost(
-                anyhow::Error::new(e).context("publishing the outbox"),
-            ))
-        })?;
-        for row in &rows {
-            metrics::counter!("jobsync_notifications_published_total", "event" => event_label(&row.routing_key)).increment(1);
-        }
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        on_db(conn, move |c| outbox::delete(c, &ids)).await?;
-        tracing::debug!(rows = rows.len(), "published from the outbox");
+        };
+        read_up_to = read_up_to.max(last.id);
+        publish(conn, publisher, settings, rows).await?;
     }
+}
+
+/// Publishes `rows` (in id order) under confirms, then deletes them.
+async fn publish(
+    conn: &Shared,
+    publisher: &Publisher,
+    settings: &Settings,
+    rows: Vec<Pending>,
+) -> Result<(), RelayError> {
+    let messages: Vec<Outgoing> = rows
+        .iter()
+        .map(|r| outgoing(r, &settings.topology))
+        .collect();
+    publisher.publish_all(&messages).await.map_err(|e| {
+        RelayError::Broker(SessionError::Lost(
+            anyhow::Error::new(e).context("publishing the outbox"),
+        ))
+    })?;
+    for row in &rows {
+        metrics::counter!("jobsync_notifications_published_total", "event" => event_label(&row.routing_key)).increment(1);
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    on_db(conn, move |c| outbox::delete(c, &ids)).await?;
+    tracing::debug!(rows = rows.len(), "published from the outbox");
+    Ok(())
 }
 
 /// The AMQP message of an outbox row.

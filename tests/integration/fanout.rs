@@ -470,3 +470,36 @@ async fn the_hubs_trace_continues_into_every_notification_and_event() {
     assert!(!tp.contains("4bf92f3577b34da6a3ce929d0e0e4736"));
     neighbour.take(1, T).await;
 }
+
+/// Two instances apply the versions of one order in turn; only one runs the
+/// relay. It is handed the rows of its own commits, but the other
+/// instance's rows of the same order are only in the outbox, with lower
+/// ids: they must go out first (section 5.1, "in version order").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orders_notifications_go_out_in_version_order_when_two_instances_apply_it() {
+    use std::process::Stdio;
+    let mut env = TestEnv::with_args(&["--prefetch", "1", "--batch-size", "1"]).await;
+    let responsible = env.subscribe("jobcenter:15300").await;
+    let mut other = crate::cli::jobsync(&env, &["run", "--relay", "false"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    env.start_worker();
+    let id = Uuid::new_v4();
+    const VERSIONS: u64 = 30;
+    for version in 1..=VERSIONS {
+        // One at a time, so that the two instances take turns.
+        env.publish(&[event(&snapshot(id, version))]).await;
+        env.wait_processed(version as i64, T).await;
+    }
+    let versions: Vec<u64> = responsible
+        .take(VERSIONS as usize, T)
+        .await
+        .iter()
+        .map(|r| r.data()["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, (1..=VERSIONS).collect::<Vec<_>>());
+    other.kill().unwrap();
+    other.wait().unwrap();
+    env.stop_workers().await;
+}
