@@ -209,13 +209,7 @@ fn relay_throughput(rt: &tokio::runtime::Runtime, n: usize, extra: &[String]) {
 
 /// Scenario 2: every order shared with 94 jobcentres.
 fn ninety_four_jobcentres(rt: &tokio::runtime::Runtime, m: usize, extra: &[String]) {
-    let codes: Vec<String> = jobsync::domain::municipality::codes()
-        .into_iter()
-        .filter(|&c| c != 153)
-        .take(94)
-        .map(|c| format!("{c}00"))
-        .collect();
-    assert_eq!(codes.len(), 94, "reference/municipalities.csv has 98 codes");
+    let codes = common::ninety_four_jobcentres();
     let picked = [&codes[0], &codes[47], &codes[93]];
     println!(
         "\n== 94 jobcentres: {m} orders of {RESPONSIBLE} shared with {}..{} (watching {}) ==",

@@ -87,19 +87,8 @@ fn main() {
     });
 
     // One worker for the drain, the latency run and the 94 jobcentres.
-    let conn = rt.block_on(env.connect("jobsync bench"));
+    let (conn, responsible) = preloaded(&rt, &env, n);
     let t = env.topology().clone();
-    let responsible = rt.block_on(watch(
-        &conn,
-        "bench.responsible",
-        &t.notifications_exchange,
-        &format!("unit.jobcenter.{RESPONSIBLE}.#"),
-    ));
-    let preload: Vec<(Uuid, Outgoing)> = (0..n).map(|i| new_order(&t, i)).collect();
-    rt.block_on(publish_all(
-        &conn,
-        preload.into_iter().map(|(_, m)| m).collect(),
-    ));
     let busy_before = common::machine_busy_s();
     let mut worker = env.start_worker();
     let mut drained = None;
@@ -237,9 +226,7 @@ async fn broker_ceiling(env: &BenchEnv, n: usize, body_size: usize) -> Ceiling {
         .collect();
     let publisher = Publisher::open(&conn).await.unwrap();
     let started = Instant::now();
-    for chunk in messages.chunks(1000) {
-        publisher.publish_all(chunk).await.unwrap();
-    }
+    common::publish_confirmed(&publisher, &messages).await;
     let publish = n as f64 / started.elapsed().as_secs_f64();
 
     let mut consumer = consume(&ch, queue, env.settings.amqp.prefetch).await;
@@ -263,12 +250,26 @@ async fn broker_ceiling(env: &BenchEnv, n: usize, body_size: usize) -> Ceiling {
     Ceiling { publish, consume }
 }
 
-/// Publishes `messages` under pipelined confirms, 1,000 in flight.
+/// Publishes `messages` on a channel of their own, under pipelined confirms.
 async fn publish_all(conn: &lapin::Connection, messages: Vec<Outgoing>) {
     let publisher = Publisher::open(conn).await.unwrap();
-    for chunk in messages.chunks(1000) {
-        publisher.publish_all(chunk).await.unwrap();
-    }
+    common::publish_confirmed(&publisher, &messages).await;
+}
+
+/// A connection with the topology of `env` declared, a watched queue of the
+/// responsible jobcentre's notifications, and `n` new orders pre-loaded.
+fn preloaded(rt: &Runtime, env: &BenchEnv, n: usize) -> (lapin::Connection, Arrivals) {
+    let conn = rt.block_on(env.connect("jobsync bench"));
+    let t = env.topology();
+    let responsible = rt.block_on(watch(
+        &conn,
+        "bench.responsible",
+        &t.notifications_exchange,
+        &format!("unit.jobcenter.{RESPONSIBLE}.#"),
+    ));
+    let preload: Vec<Outgoing> = (0..n).map(|i| new_order(t, i).1).collect();
+    rt.block_on(publish_all(&conn, preload));
+    (conn, responsible)
 }
 
 /// When each message arrived on a queue of the bench's own, and the job
@@ -578,13 +579,7 @@ fn ninety_four(
     m: usize,
     ceiling: Option<&Ceiling>,
 ) {
-    let codes: Vec<String> = jobsync::domain::municipality::codes()
-        .into_iter()
-        .filter(|&c| c != 153)
-        .take(94)
-        .map(|c| format!("{c}00"))
-        .collect();
-    assert_eq!(codes.len(), 94, "reference/municipalities.csv has 98 codes");
+    let codes = common::ninety_four_jobcentres();
     let picked = [&codes[0], &codes[47], &codes[93]];
     println!(
         "\n== 94 jobcentres: {m} updates of orders shared with {}..{} (watching {}, {}, {}) ==",
@@ -691,16 +686,7 @@ fn stored_drain(
         "\nstored {stored} orders (with their sharing and inbox rows) in {:.0} s",
         started.elapsed().as_secs_f64()
     );
-    let conn = rt.block_on(env.connect("jobsync bench"));
-    let t = env.topology().clone();
-    let responsible = rt.block_on(watch(
-        &conn,
-        "bench.responsible",
-        &t.notifications_exchange,
-        &format!("unit.jobcenter.{RESPONSIBLE}.#"),
-    ));
-    let preload: Vec<Outgoing> = (0..n).map(|i| new_order(&t, i).1).collect();
-    rt.block_on(publish_all(&conn, preload));
+    let (conn, responsible) = preloaded(rt, &env, n);
     let busy_before = common::machine_busy_s();
     let mut worker = env.start_worker();
     let d = drain(&responsible, &worker, n, busy_before, &env);

@@ -113,6 +113,26 @@ pub fn hub_snapshot(topology: &Topology, order: Uuid, data: Value) -> Outgoing {
     }
 }
 
+/// Publishes `messages` under pipelined confirms, 1,000 in flight at most.
+pub async fn publish_confirmed(publisher: &Publisher, messages: &[Outgoing]) {
+    for chunk in messages.chunks(1000) {
+        publisher.publish_all(chunk).await.unwrap();
+    }
+}
+
+/// The main jobcentre of 94 municipalities besides Brøndby (153), the
+/// responsible unit of every order.
+pub fn ninety_four_jobcentres() -> Vec<String> {
+    let codes: Vec<String> = jobsync::domain::municipality::codes()
+        .into_iter()
+        .filter(|&c| c != 153)
+        .take(94)
+        .map(|c| format!("{c}00"))
+        .collect();
+    assert_eq!(codes.len(), 94, "reference/municipalities.csv has 98 codes");
+    codes
+}
+
 /// Declares queue `queue` of the bench's own (exclusive: it goes with the
 /// channel's connection) and binds it to `exchange` with `pattern`.
 pub async fn bind_queue(ch: &Channel, queue: &str, exchange: &str, pattern: &str) {
@@ -293,9 +313,7 @@ impl BenchEnv {
             bytes / n
         );
         let started = Instant::now();
-        for chunk in messages.chunks(1000) {
-            publisher.publish_all(chunk).await.unwrap();
-        }
+        publish_confirmed(&publisher, &messages).await;
         n as f64 / started.elapsed().as_secs_f64()
     }
 
