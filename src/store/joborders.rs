@@ -289,7 +289,6 @@ struct Stored {
 }
 
 fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Stored> {
-    let mut hashes = HashMap::new();
     let rows: Vec<StoredRow> = job_orders::table
         .select((
             job_orders::id,
@@ -310,39 +309,36 @@ fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Stored> {
         ))
         .filter(job_orders::id.eq_any(ids))
         .load(conn)?;
-    let expired = rows.iter().map(|r| (r.id, r.expired_at)).collect();
-    let orders = rows
-        .into_iter()
-        .map(|mut r| {
-            let told = (
-                r.responsible_view_hash.take().unwrap_or_default(),
-                r.shared_view_hash.take().unwrap_or_default(),
-            );
-            hashes.insert(r.id, told);
-            let order = StoredOrder {
-                version: r.version,
-                content_hash: r.content_hash,
-                responsible_unit: Unit::from_stored(&r.unit_type, &r.unit_code)
-                    .expect("the CHECK constraint keeps unit types valid"),
-                status: StatusKind::parse(&r.status)
-                    .expect("the CHECK constraint keeps statuses valid"),
-                coordinator_id: r.coordinator_id,
-                coordinator_reassignment_needed: r.coordinator_reassignment_needed,
-                handover_coordinator_id: r.handover_coordinator_id,
-                coordinator_allowed: r.coordinator_allowed,
-                timeline: Timeline {
-                    closed_at: r.closed_at,
-                    coordinator_allowed_since: r.coordinator_allowed_since,
-                },
-            };
-            (r.id, order)
-        })
-        .collect();
-    Ok(Stored {
-        orders,
-        expired,
-        hashes,
-    })
+    let mut stored = Stored {
+        orders: HashMap::with_capacity(rows.len()),
+        expired: HashMap::with_capacity(rows.len()),
+        hashes: HashMap::with_capacity(rows.len()),
+    };
+    for r in rows {
+        stored.expired.insert(r.id, r.expired_at);
+        stored.hashes.insert(
+            r.id,
+            views::told(r.responsible_view_hash, r.shared_view_hash),
+        );
+        let order = StoredOrder {
+            version: r.version,
+            content_hash: r.content_hash,
+            responsible_unit: Unit::from_stored(&r.unit_type, &r.unit_code)
+                .expect("the CHECK constraint keeps unit types valid"),
+            status: StatusKind::parse(&r.status)
+                .expect("the CHECK constraint keeps statuses valid"),
+            coordinator_id: r.coordinator_id,
+            coordinator_reassignment_needed: r.coordinator_reassignment_needed,
+            handover_coordinator_id: r.handover_coordinator_id,
+            coordinator_allowed: r.coordinator_allowed,
+            timeline: Timeline {
+                closed_at: r.closed_at,
+                coordinator_allowed_since: r.coordinator_allowed_since,
+            },
+        };
+        stored.orders.insert(r.id, order);
+    }
+    Ok(stored)
 }
 
 #[derive(Insertable)]

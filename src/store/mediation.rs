@@ -50,7 +50,6 @@ pub(super) fn apply(
     let mut stored = load_stored_logs(conn, &ids)?;
     let known: Vec<Uuid> = facts.keys().copied().collect();
     let view_facts = views::load_view_facts(conn, &known)?;
-    let mut order_hashes = views::load_order_hashes(conn, &known)?;
     let mut log_hashes = views::load_log_hashes(conn, &known)?;
     let mut order_hashes_after: Vec<(Uuid, Vec<u8>, Vec<u8>)> = Vec::new();
     let mut log_hashes_after: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)> = Vec::new();
@@ -76,7 +75,7 @@ pub(super) fn apply(
         let mut last_applied = None;
         let view_of = view_facts.get(&id).expect("a known order has its snapshot");
         let mut unit_hashes = log_hashes.remove(&id).unwrap_or_default();
-        let (mut responsible_hash, shared_hash) = order_hashes.remove(&id).unwrap_or_default();
+        let (mut responsible_hash, shared_hash) = view_of.told.clone();
         for i in group {
             let l = log(i);
             outcomes[i] = Some(match decide(current.as_ref(), order, l) {

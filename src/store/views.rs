@@ -18,25 +18,16 @@ use crate::domain::unit::Unit;
 /// of the last view every unit it is shared with got.
 pub type OrderHashes = (Vec<u8>, Vec<u8>);
 
-/// Per order among `ids` that is stored: its [`OrderHashes`] (empty for an
-/// order no unit was told of).
-pub fn load_order_hashes(
-    conn: &mut PgConnection,
-    ids: &[Uuid],
-) -> QueryResult<HashMap<Uuid, OrderHashes>> {
-    type Row = (Uuid, Option<Vec<u8>>, Option<Vec<u8>>);
-    let rows: Vec<Row> = job_orders::table
-        .select((
-            job_orders::id,
-            job_orders::responsible_view_hash,
-            job_orders::shared_view_hash,
-        ))
-        .filter(job_orders::id.eq_any(ids))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, r, s)| (id, (r.unwrap_or_default(), s.unwrap_or_default())))
-        .collect())
+/// The [`OrderHashes`] of an order's row (empty for an order no unit was
+/// told of).
+pub(super) fn told(
+    responsible_view_hash: Option<Vec<u8>>,
+    shared_view_hash: Option<Vec<u8>>,
+) -> OrderHashes {
+    (
+        responsible_view_hash.unwrap_or_default(),
+        shared_view_hash.unwrap_or_default(),
+    )
 }
 
 /// Records the hashes of the views the units of each (stored) order last
@@ -143,6 +134,8 @@ pub(super) struct ViewFacts {
     pub version: i64,
     pub coordinator_reassignment_needed: bool,
     pub expired_at: Option<DateTime<Utc>>,
+    /// What the order's units were last told.
+    pub told: OrderHashes,
 }
 
 /// The [`ViewFacts`] of the stored orders among `ids`.
@@ -150,7 +143,15 @@ pub(super) fn load_view_facts(
     conn: &mut PgConnection,
     ids: &[Uuid],
 ) -> QueryResult<HashMap<Uuid, ViewFacts>> {
-    type Row = (Uuid, serde_json::Value, i64, bool, Option<DateTime<Utc>>);
+    type Row = (
+        Uuid,
+        serde_json::Value,
+        i64,
+        bool,
+        Option<DateTime<Utc>>,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+    );
     let rows: Vec<Row> = job_orders::table
         .select((
             job_orders::id,
@@ -158,17 +159,20 @@ pub(super) fn load_view_facts(
             job_orders::version,
             job_orders::coordinator_reassignment_needed,
             job_orders::expired_at,
+            job_orders::responsible_view_hash,
+            job_orders::shared_view_hash,
         ))
         .filter(job_orders::id.eq_any(ids))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(id, snapshot, version, needed, expired_at)| {
+        .map(|(id, snapshot, version, needed, expired_at, r, s)| {
             let facts = ViewFacts {
                 snapshot: serde_json::from_value(snapshot).expect("stored snapshots are canonical"),
                 version,
                 coordinator_reassignment_needed: needed,
                 expired_at,
+                told: told(r, s),
             };
             (id, facts)
         })
