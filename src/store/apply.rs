@@ -8,15 +8,17 @@
 //! in version order and the writes, and finally the inbox rows.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt};
+use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use uuid::Uuid;
 
 use super::outbox::{self, Composer, OutboxRow, Pending};
 use super::schema::processed_messages;
+use super::unnest::{columns, insert_sql};
 use super::{joborders, mediation};
 use crate::domain::fanout::Notification;
 use crate::domain::joborder::JobOrder;
@@ -93,8 +95,10 @@ impl Outcome {
     }
 }
 
-/// Rows of one multi-row statement: PostgreSQL takes at most 65,535 bind
-/// parameters and the widest row (a job order) has 39.
+/// Rows of one multi-row `VALUES` statement (mediation logs, former units,
+/// log view hashes): PostgreSQL takes at most 65,535 bind parameters. The
+/// job order, sharing, outbox and inbox writes bind one array per column
+/// (`unnest`) and need no chunks.
 pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// What a committed batch did.
@@ -212,31 +216,43 @@ fn apply_in_transaction(
         .map(|o| o.expect("every message has an outcome"))
         .collect();
 
-    let inbox: Vec<_> = first
-        .values()
-        .filter(|&&i| outcomes[i].is_final())
-        .map(|&i| {
-            let m = &messages[i];
-            (
-                processed_messages::message_id.eq(m.message_id.as_str()),
-                processed_messages::queue.eq(queue),
-                processed_messages::outcome.eq(outcomes[i].label()),
-                processed_messages::job_order_id.eq(Some(m.job_order_id())),
-                processed_messages::version.eq(Some(m.version())),
+    let mut inbox = InboxColumns::with_capacity(first.len());
+    for &i in first.values().filter(|&&i| outcomes[i].is_final()) {
+        let m = &messages[i];
+        inbox.push(InboxRow {
+            message_id: &m.message_id,
+            queue,
+            outcome: outcomes[i].label(),
+            job_order_id: Some(m.job_order_id()),
+            version: Some(m.version()),
+        });
+    }
+    if !inbox.is_empty() {
+        static INSERT: LazyLock<String> = LazyLock::new(|| {
+            insert_sql(
+                "processed_messages",
+                InboxColumns::NAMES,
+                "ON CONFLICT DO NOTHING",
             )
-        })
-        .collect();
-    for chunk in inbox.chunks(ROWS_PER_STATEMENT) {
-        diesel::insert_into(processed_messages::table)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .execute(conn)?;
+        });
+        inbox.query(&INSERT).execute(conn)?;
     }
     Ok(BatchResult {
         outcomes,
         outbox,
         redactions,
     })
+}
+
+columns! {
+    /// A message id done with (the inbox).
+    struct InboxRow<'a>, columns InboxColumns {
+        message_id: &'a str => Text,
+        queue: &'a str => Text,
+        outcome: &'a str => Text,
+        job_order_id: Option<Uuid> => Nullable<diesel::sql_types::Uuid>,
+        version: Option<i64> => Nullable<BigInt>,
+    }
 }
 
 /// Transaction-scoped advisory locks on the orders, taken in ascending key

@@ -3,16 +3,18 @@
 //! version, and the sharing rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 
-use diesel::pg::upsert::excluded;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Bytea, Date, Integer, Json, Nullable, Text, Timestamptz};
 use uuid::Uuid;
 
 use super::apply::{Effects, Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
 use super::schema::{job_order_former_units, job_order_sharing, job_orders};
+use super::unnest::{columns, insert_sql, set_excluded};
 use super::views;
 use super::JsonText;
 use crate::domain::expiry::has_passed;
@@ -80,6 +82,8 @@ pub(super) fn apply(
     }
     let mut finals: Vec<Final<'_>> = Vec::new();
     let mut changed_sharing: Vec<Uuid> = Vec::new();
+    // Of those, the orders that had sharing rows to delete.
+    let mut unshared: Vec<Uuid> = Vec::new();
     let mut former: Vec<FormerUnit<'_>> = Vec::new();
     let mut log_hashes_after: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)> = Vec::new();
     for (id, mut group) in by_order {
@@ -182,6 +186,9 @@ pub(super) fn apply(
         if let Some((order, applied, expired_at)) = last_applied {
             if sharing != before {
                 changed_sharing.push(id);
+                if !before.is_empty() {
+                    unshared.push(id);
+                }
             }
             if let Some(h) = unit_log_hashes {
                 log_hashes_after.push((id, h));
@@ -203,7 +210,7 @@ pub(super) fn apply(
         .map(|f| f.order)
         .filter(|o| changed.contains(&o.id))
         .collect();
-    replace_sharing(conn, &sharing_finals)?;
+    replace_sharing(conn, &unshared, &sharing_finals)?;
     record_former_units(conn, &former)?;
     views::save_log_hashes(conn, &log_hashes_after)?;
     Ok(())
@@ -341,54 +348,55 @@ fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Stored> {
     Ok(stored)
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = job_orders)]
-struct JobOrderRow<'a> {
-    id: Uuid,
-    version: i64,
-    content_hash: &'a [u8],
-    request_id: Option<&'a str>,
-    origin: &'a str,
-    changed_by_kind: &'a str,
-    changed_by_unit_type: Option<&'a str>,
-    changed_by_unit_code: Option<&'a str>,
-    title: &'a str,
-    occupation_name: &'a str,
-    occupation_alias: Option<&'a str>,
-    occupation_code: Option<&'a str>,
-    employer_cvr: &'a str,
-    employer_p_number: Option<&'a str>,
-    employer_name: &'a str,
-    employer_conflict_affected: bool,
-    contact_name: Option<&'a str>,
-    contact_email: Option<&'a str>,
-    contact_phone: Option<&'a str>,
-    responsible_unit_type: &'a str,
-    responsible_unit_code: &'a str,
-    coordinator_id: Option<&'a str>,
-    coordinator_name: Option<&'a str>,
-    coordinator_allowed: bool,
-    tasks: &'a str,
-    qualifications_and_pay: Option<&'a str>,
-    working_hours: Option<&'a str>,
-    continuous: bool,
-    positions: Option<i32>,
-    expected_start: Option<chrono::NaiveDate>,
-    mediation_deadline: Option<chrono::NaiveDate>,
-    status: &'a str,
-    status_reason: Option<&'a str>,
-    status_comment: Option<&'a str>,
-    sharing_scope: &'a str,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-    coordinator_reassignment_needed: bool,
-    handover_coordinator_id: Option<&'a str>,
-    closed_at: Option<DateTime<Utc>>,
-    coordinator_allowed_since: DateTime<Utc>,
-    snapshot: JsonText,
-    expired_at: Option<DateTime<Utc>>,
-    responsible_view_hash: &'a [u8],
-    shared_view_hash: &'a [u8],
+columns! {
+    /// A job order row as the upsert writes it.
+    struct JobOrderRow<'a>, columns JobOrderColumns {
+        id: Uuid => diesel::sql_types::Uuid,
+        version: i64 => BigInt,
+        content_hash: &'a [u8] => Bytea,
+        request_id: Option<&'a str> => Nullable<Text>,
+        origin: &'a str => Text,
+        changed_by_kind: &'a str => Text,
+        changed_by_unit_type: Option<&'a str> => Nullable<Text>,
+        changed_by_unit_code: Option<&'a str> => Nullable<Text>,
+        title: &'a str => Text,
+        occupation_name: &'a str => Text,
+        occupation_alias: Option<&'a str> => Nullable<Text>,
+        occupation_code: Option<&'a str> => Nullable<Text>,
+        employer_cvr: &'a str => Text,
+        employer_p_number: Option<&'a str> => Nullable<Text>,
+        employer_name: &'a str => Text,
+        employer_conflict_affected: bool => Bool,
+        contact_name: Option<&'a str> => Nullable<Text>,
+        contact_email: Option<&'a str> => Nullable<Text>,
+        contact_phone: Option<&'a str> => Nullable<Text>,
+        responsible_unit_type: &'a str => Text,
+        responsible_unit_code: &'a str => Text,
+        coordinator_id: Option<&'a str> => Nullable<Text>,
+        coordinator_name: Option<&'a str> => Nullable<Text>,
+        coordinator_allowed: bool => Bool,
+        tasks: &'a str => Text,
+        qualifications_and_pay: Option<&'a str> => Nullable<Text>,
+        working_hours: Option<&'a str> => Nullable<Text>,
+        continuous: bool => Bool,
+        positions: Option<i32> => Nullable<Integer>,
+        expected_start: Option<chrono::NaiveDate> => Nullable<Date>,
+        mediation_deadline: Option<chrono::NaiveDate> => Nullable<Date>,
+        status: &'a str => Text,
+        status_reason: Option<&'a str> => Nullable<Text>,
+        status_comment: Option<&'a str> => Nullable<Text>,
+        sharing_scope: &'a str => Text,
+        created_at: chrono::DateTime<chrono::Utc> => Timestamptz,
+        updated_at: chrono::DateTime<chrono::Utc> => Timestamptz,
+        coordinator_reassignment_needed: bool => Bool,
+        handover_coordinator_id: Option<&'a str> => Nullable<Text>,
+        closed_at: Option<DateTime<Utc>> => Nullable<Timestamptz>,
+        coordinator_allowed_since: DateTime<Utc> => Timestamptz,
+        snapshot: JsonText => Json,
+        expired_at: Option<DateTime<Utc>> => Nullable<Timestamptz>,
+        responsible_view_hash: &'a [u8] => Bytea,
+        shared_view_hash: &'a [u8] => Bytea,
+    }
 }
 
 impl<'a> JobOrderRow<'a> {
@@ -449,95 +457,72 @@ impl<'a> JobOrderRow<'a> {
     }
 }
 
-/// One upsert per chunk; the `WHERE` on the update is the version guard, so
-/// an older version can never overwrite a newer one even outside the lock.
+/// The upsert of `JobOrderColumns`: the `WHERE` on the update is the
+/// version guard, so an older version can never overwrite a newer one even
+/// outside the lock.
+static UPSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+    let names = JobOrderColumns::NAMES;
+    insert_sql(
+        "job_orders",
+        names,
+        &format!(
+            "ON CONFLICT (id) DO UPDATE SET {}, applied_at = now() \
+             WHERE job_orders.version < excluded.version",
+            set_excluded(names, "id")
+        ),
+    )
+});
+
+/// One upsert for the whole batch (its parameters are arrays, however many
+/// orders it holds).
 fn upsert_orders(conn: &mut PgConnection, finals: &[Final<'_>]) -> QueryResult<()> {
-    use job_orders::dsl as j;
-    let rows: Vec<JobOrderRow<'_>> = finals.iter().map(JobOrderRow::new).collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let upsert = diesel::insert_into(job_orders::table)
-            .values(chunk)
-            .on_conflict(j::id)
-            .do_update()
-            .set((
-                j::version.eq(excluded(j::version)),
-                j::content_hash.eq(excluded(j::content_hash)),
-                j::request_id.eq(excluded(j::request_id)),
-                j::origin.eq(excluded(j::origin)),
-                j::changed_by_kind.eq(excluded(j::changed_by_kind)),
-                j::changed_by_unit_type.eq(excluded(j::changed_by_unit_type)),
-                j::changed_by_unit_code.eq(excluded(j::changed_by_unit_code)),
-                j::title.eq(excluded(j::title)),
-                j::occupation_name.eq(excluded(j::occupation_name)),
-                j::occupation_alias.eq(excluded(j::occupation_alias)),
-                j::occupation_code.eq(excluded(j::occupation_code)),
-                j::employer_cvr.eq(excluded(j::employer_cvr)),
-                j::employer_p_number.eq(excluded(j::employer_p_number)),
-                j::employer_name.eq(excluded(j::employer_name)),
-                j::employer_conflict_affected.eq(excluded(j::employer_conflict_affected)),
-                j::contact_name.eq(excluded(j::contact_name)),
-                j::contact_email.eq(excluded(j::contact_email)),
-                j::contact_phone.eq(excluded(j::contact_phone)),
-                j::responsible_unit_type.eq(excluded(j::responsible_unit_type)),
-                j::responsible_unit_code.eq(excluded(j::responsible_unit_code)),
-                j::coordinator_id.eq(excluded(j::coordinator_id)),
-                j::coordinator_name.eq(excluded(j::coordinator_name)),
-                j::coordinator_allowed.eq(excluded(j::coordinator_allowed)),
-                j::tasks.eq(excluded(j::tasks)),
-                j::qualifications_and_pay.eq(excluded(j::qualifications_and_pay)),
-                j::working_hours.eq(excluded(j::working_hours)),
-                j::continuous.eq(excluded(j::continuous)),
-                j::positions.eq(excluded(j::positions)),
-                j::expected_start.eq(excluded(j::expected_start)),
-                j::mediation_deadline.eq(excluded(j::mediation_deadline)),
-                j::status.eq(excluded(j::status)),
-                j::status_reason.eq(excluded(j::status_reason)),
-                j::status_comment.eq(excluded(j::status_comment)),
-                j::sharing_scope.eq(excluded(j::sharing_scope)),
-                j::created_at.eq(excluded(j::created_at)),
-                j::updated_at.eq(excluded(j::updated_at)),
-                j::coordinator_reassignment_needed.eq(excluded(j::coordinator_reassignment_needed)),
-                j::handover_coordinator_id.eq(excluded(j::handover_coordinator_id)),
-                j::closed_at.eq(excluded(j::closed_at)),
-                j::coordinator_allowed_since.eq(excluded(j::coordinator_allowed_since)),
-                j::snapshot.eq(excluded(j::snapshot)),
-                j::expired_at.eq(excluded(j::expired_at)),
-                j::responsible_view_hash.eq(excluded(j::responsible_view_hash)),
-                j::shared_view_hash.eq(excluded(j::shared_view_hash)),
-                j::applied_at.eq(diesel::dsl::now),
-            ));
-        // `ON CONFLICT (id) DO UPDATE SET … WHERE job_orders.version <
-        // excluded.version` (FilterDsl on the upsert, not `filter_target`).
-        diesel::query_dsl::methods::FilterDsl::filter(upsert, j::version.lt(excluded(j::version)))
-            .execute(conn)?;
+    if finals.is_empty() {
+        return Ok(());
+    }
+    let mut columns = JobOrderColumns::with_capacity(finals.len());
+    for f in finals {
+        columns.push(JobOrderRow::new(f));
+    }
+    columns.query(&UPSERT_SQL).execute(conn)?;
+    Ok(())
+}
+
+/// Replaces the sharing rows of `finals` (the orders whose sharing changed),
+/// deleting those of `stored` (the ones of them that had any).
+fn replace_sharing(
+    conn: &mut PgConnection,
+    stored: &[Uuid],
+    finals: &[&JobOrder],
+) -> QueryResult<()> {
+    if !stored.is_empty() {
+        diesel::delete(
+            job_order_sharing::table.filter(job_order_sharing::job_order_id.eq_any(stored)),
+        )
+        .execute(conn)?;
+    }
+    let mut columns = SharingColumns::with_capacity(finals.len());
+    for o in finals {
+        for u in o.sharing.units() {
+            columns.push(SharingRow {
+                job_order_id: o.id,
+                unit_type: u.kind().as_str(),
+                unit_code: u.code(),
+            });
+        }
+    }
+    if !columns.is_empty() {
+        static INSERT: LazyLock<String> =
+            LazyLock::new(|| insert_sql("job_order_sharing", SharingColumns::NAMES, ""));
+        columns.query(&INSERT).execute(conn)?;
     }
     Ok(())
 }
 
-/// Replaces the sharing rows of `finals` (the orders whose sharing changed).
-fn replace_sharing(conn: &mut PgConnection, finals: &[&JobOrder]) -> QueryResult<()> {
-    if finals.is_empty() {
-        return Ok(());
+columns! {
+    /// A unit an order is shared with.
+    struct SharingRow<'a>, columns SharingColumns {
+        job_order_id: Uuid => diesel::sql_types::Uuid,
+        unit_type: &'a str => Text,
+        unit_code: &'a str => Text,
     }
-    let ids: Vec<Uuid> = finals.iter().map(|o| o.id).collect();
-    diesel::delete(job_order_sharing::table.filter(job_order_sharing::job_order_id.eq_any(&ids)))
-        .execute(conn)?;
-    let rows: Vec<_> = finals
-        .iter()
-        .flat_map(|o| {
-            o.sharing.units().iter().map(move |u| {
-                (
-                    job_order_sharing::job_order_id.eq(o.id),
-                    job_order_sharing::unit_type.eq(u.kind().as_str()),
-                    job_order_sharing::unit_code.eq(u.code()),
-                )
-            })
-        })
-        .collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT * 10) {
-        diesel::insert_into(job_order_sharing::table)
-            .values(chunk)
-            .execute(conn)?;
-    }
-    Ok(())
 }

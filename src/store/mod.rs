@@ -7,6 +7,7 @@ mod joborders;
 mod mediation;
 pub mod outbox;
 pub mod schema;
+mod unnest;
 mod views;
 
 pub use apply::{apply_batch, lock_key, BatchResult, Inbound, Outcome, Payload};

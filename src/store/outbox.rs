@@ -6,15 +6,18 @@
 //! `BCC` list when one message goes to several units) and the CloudEvent
 //! body, with a deterministic id.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bytea, Jsonb, Nullable, Text};
 use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::apply::ROWS_PER_STATEMENT;
 use super::schema::outbox;
+use super::unnest::{columns, insert_sql};
 use crate::config::Topology;
 use crate::domain::fanout::{Lifecycle, Notification};
 use crate::domain::fields::canonical_timestamp;
@@ -183,21 +186,49 @@ impl Composer {
     }
 }
 
+columns! {
+    /// An outbox row as `insert` writes it.
+    struct OutboxRef<'a>, columns OutboxColumns {
+        event_id: &'a str => Text,
+        exchange: &'a str => Text,
+        routing_key: &'a str => Text,
+        headers: &'a Value => Jsonb,
+        body: &'a [u8] => Bytea,
+        job_order_id: Option<Uuid> => Nullable<diesel::sql_types::Uuid>,
+    }
+}
+
 /// Writes `rows` to the outbox, in order, and returns them with their ids
 /// (ascending, in the same order).
 pub fn insert(conn: &mut PgConnection, rows: Vec<OutboxRow>) -> QueryResult<Vec<Pending>> {
-    let mut written = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let ids: Vec<i64> = diesel::insert_into(outbox::table)
-            .values(chunk)
-            .returning(outbox::id)
-            .get_results(conn)?;
-        written.extend(ids);
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
     }
+    static INSERT: LazyLock<String> =
+        LazyLock::new(|| insert_sql("outbox", OutboxColumns::NAMES, "RETURNING id"));
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut columns = OutboxColumns::with_capacity(rows.len());
+    for r in &rows {
+        columns.push(OutboxRef {
+            event_id: &r.event_id,
+            exchange: &r.exchange,
+            routing_key: &r.routing_key,
+            headers: &r.headers,
+            body: &r.body,
+            job_order_id: r.job_order_id,
+        });
+    }
+    // The rows of one `INSERT … SELECT` take ids, and come back, in the
+    // order selected.
+    let written: Vec<Id> = columns.query(&INSERT).load(conn)?;
     let mut pending: Vec<Pending> = rows
         .into_iter()
         .zip(written)
-        .map(|(row, id)| Pending {
+        .map(|(row, Id { id })| Pending {
             id,
             event_id: row.event_id,
             exchange: row.exchange,
@@ -206,8 +237,7 @@ pub fn insert(conn: &mut PgConnection, rows: Vec<OutboxRow>) -> QueryResult<Vec<
             body: row.body,
         })
         .collect();
-    // One statement's rows take ids in order; sorted all the same, since
-    // the relay relies on it.
+    // Sorted all the same, since the relay relies on it.
     pending.sort_by_key(|p| p.id);
     Ok(pending)
 }

@@ -1,0 +1,108 @@
+//! Multi-row writes as `INSERT INTO t (c1, …, cn) SELECT * FROM unnest($1,
+//! …, $n)`: one array parameter per column, so the statement's text is the
+//! same for any number of rows. PostgreSQL plans it in well under a
+//! millisecond, where a `VALUES` list of 500 job orders × 45 columns (22,500
+//! parameters) took about 12 ms to plan and its parameters as long again to
+//! evaluate: a fifth of the database's time in a drain.
+//!
+//! `columns!` declares a row struct and its column-wise twin: rows are built
+//! as before, pushed into the columns, and bound as one array each.
+
+/// Declares `struct $row<'a>` with the given fields, and `struct $cols<'a>`
+/// holding a `Vec` per field, with `push(row)`, `len()` and `query(sql)`
+/// (binds each column as `Array<sql type>` in field order, `$1` first).
+macro_rules! columns {
+    (
+        $(#[$meta:meta])*
+        struct $row:ident<$lt:lifetime>, columns $cols:ident {
+            $($col:ident: $ty:ty => $st:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        pub(super) struct $row<$lt> {
+            $(pub(super) $col: $ty,)*
+        }
+
+        /// The rows of a multi-row write, column by column.
+        pub(super) struct $cols<$lt> {
+            $($col: Vec<$ty>,)*
+        }
+
+        #[allow(dead_code)]
+        impl<$lt> $cols<$lt> {
+            /// The column names, in field (and parameter) order.
+            pub(super) const NAMES: &'static [&'static str] = &[$(stringify!($col)),*];
+
+            pub(super) fn with_capacity(n: usize) -> Self {
+                $cols {
+                    $($col: Vec::with_capacity(n),)*
+                }
+            }
+
+            pub(super) fn push(&mut self, row: $row<$lt>) {
+                $(self.$col.push(row.$col);)*
+            }
+
+            pub(super) fn len(&self) -> usize {
+                [$(self.$col.len()),*][0]
+            }
+
+            pub(super) fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// `sql` with the columns bound, `$1` the first.
+            pub(super) fn query(
+                self,
+                sql: &str,
+            ) -> diesel::query_builder::BoxedSqlQuery<
+                $lt,
+                diesel::pg::Pg,
+                diesel::query_builder::SqlQuery,
+            > {
+                let q = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+                $(let q = q.bind::<diesel::sql_types::Array<$st>, _>(self.$col);)*
+                q
+            }
+        }
+    };
+}
+pub(super) use columns;
+
+/// `INSERT INTO table (names…) SELECT * FROM unnest($1, …)`, followed by
+/// `rest` (an `ON CONFLICT` clause, `RETURNING`, …).
+pub(super) fn insert_sql(table: &str, names: &[&str], rest: &str) -> String {
+    let params: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) SELECT * FROM unnest({}) {rest}",
+        names.join(", "),
+        params.join(", ")
+    )
+}
+
+/// `c = excluded.c` for each of `names` but `except`, comma separated.
+pub(super) fn set_excluded(names: &[&str], except: &str) -> String {
+    names
+        .iter()
+        .filter(|n| **n != except)
+        .map(|n| format!("{n} = excluded.{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statement_names_each_column_and_its_parameter_in_order() {
+        assert_eq!(
+            insert_sql("t", &["a", "b", "c"], "ON CONFLICT DO NOTHING"),
+            "INSERT INTO t (a, b, c) SELECT * FROM unnest($1, $2, $3) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            set_excluded(&["id", "a", "b"], "id"),
+            "a = excluded.a, b = excluded.b"
+        );
+    }
+}
