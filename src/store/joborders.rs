@@ -81,8 +81,9 @@ pub(super) fn apply(
         by_order.entry(order(i).id).or_default().push(i);
     }
     let mut finals: Vec<Final<'_>> = Vec::new();
-    let mut changed_sharing: Vec<Uuid> = Vec::new();
-    // Of those, the orders that had sharing rows to delete.
+    // The orders whose sharing changed, and of those the ones that had
+    // sharing rows to delete.
+    let mut sharing_changed: Vec<&JobOrder> = Vec::new();
     let mut unshared: Vec<Uuid> = Vec::new();
     let mut former: Vec<FormerUnit<'_>> = Vec::new();
     let mut log_hashes_after: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)> = Vec::new();
@@ -185,7 +186,7 @@ pub(super) fn apply(
         }
         if let Some((order, applied, expired_at)) = last_applied {
             if sharing != before {
-                changed_sharing.push(id);
+                sharing_changed.push(order);
                 if !before.is_empty() {
                     unshared.push(id);
                 }
@@ -204,13 +205,7 @@ pub(super) fn apply(
         }
     }
     upsert_orders(conn, &finals)?;
-    let changed: HashSet<Uuid> = changed_sharing.into_iter().collect();
-    let sharing_finals: Vec<&JobOrder> = finals
-        .iter()
-        .map(|f| f.order)
-        .filter(|o| changed.contains(&o.id))
-        .collect();
-    replace_sharing(conn, &unshared, &sharing_finals)?;
+    replace_sharing(conn, &unshared, &sharing_changed)?;
     record_former_units(conn, &former)?;
     views::save_log_hashes(conn, &log_hashes_after)?;
     Ok(())

@@ -62,8 +62,7 @@ pub fn resolve_exchange<'a>(exchange: &'a str, topology: &'a Topology) -> &'a st
 }
 
 /// A row of the outbox.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = outbox)]
+#[derive(Debug, Clone)]
 pub struct OutboxRow {
     pub event_id: String,
     pub exchange: String,
