@@ -206,7 +206,7 @@ pub(super) fn apply(
     }
     upsert_orders(conn, &finals)?;
     replace_sharing(conn, &unshared, &sharing_changed)?;
-    record_former_units(conn, &former)?;
+    record_former_units(conn, former)?;
     views::save_log_hashes(conn, &log_hashes_after)?;
     Ok(())
 }
@@ -244,9 +244,20 @@ impl<'a> FormerUnit<'a> {
     }
 }
 
-/// Records former units, keeping the latest time each lost the order.
-fn record_former_units(conn: &mut PgConnection, rows: &[FormerUnit<'_>]) -> QueryResult<()> {
+/// Records former units, keeping the latest time each lost the order. A
+/// batch with several versions of an order can lose the same unit twice
+/// (unshared, shared again, unshared): one row per unit goes to the upsert,
+/// which may not touch a row twice.
+fn record_former_units(conn: &mut PgConnection, rows: Vec<FormerUnit<'_>>) -> QueryResult<()> {
     use job_order_former_units::dsl as f;
+    let mut latest: HashMap<(Uuid, &str, String, &str), FormerUnit<'_>> = HashMap::new();
+    for r in rows {
+        let key = (r.job_order_id, r.unit_type, r.unit_code.clone(), r.role);
+        if latest.get(&key).is_none_or(|kept| kept.until < r.until) {
+            latest.insert(key, r);
+        }
+    }
+    let rows: Vec<FormerUnit<'_>> = latest.into_values().collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         diesel::insert_into(job_order_former_units::table)
             .values(chunk)

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use diesel::prelude::*;
+
 use rand::seq::SliceRandom;
 use uuid::Uuid;
 
@@ -77,4 +79,47 @@ async fn a_rejection_with_no_dead_letter_queue_to_take_it_is_kept_until_there_is
     // topology again (the dead-letter queue with it) and rejects it anew.
     let dead = env.take_dead_letters(1, Duration::from_secs(30)).await;
     assert_eq!(dead[0].code(), "cvr.checksum");
+}
+
+/// Found by the chaos test: a batch holding several versions of an order
+/// that lose the same unit twice (unshared, shared again, unshared) gave
+/// the former-units upsert one row twice, which PostgreSQL refuses ("ON
+/// CONFLICT DO UPDATE command cannot affect row a second time"); the worker
+/// then applied the batch message by message, a hundred times slower.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_unshares_one_unit_twice_applies_as_one_transaction() {
+    use jobsync::contract::envelope::InboundType;
+    use jobsync::store::Outcome;
+    let env = TestEnv::new().await;
+    jobsync::store::db::create_database_if_missing(&env.db_url()).unwrap();
+    let mut conn = env.db();
+    jobsync::store::db::migrate(&mut conn).unwrap();
+    let id = Uuid::new_v4();
+    let both = serde_json::json!({"scope": "neighbours", "units": [
+        {"type": "jobcenter", "code": "16700"}, {"type": "jobcenter", "code": "18300"}]});
+    let one = serde_json::json!({"scope": "neighbours", "units": [
+        {"type": "jobcenter", "code": "18300"}]});
+    let messages: Vec<_> = [(1, &both), (2, &one), (3, &both), (4, &one)]
+        .into_iter()
+        .map(|(version, sharing)| {
+            let mut data = snapshot(id, version);
+            data["sharing"] = sharing.clone();
+            let body = serde_json::to_vec(&event(&data)).unwrap();
+            jobsync::worker::parse(&body, InboundType::JobOrderSnapshot, "q").unwrap()
+        })
+        .collect();
+    let result = jobsync::store::apply_batch(&mut conn, "q", &messages, chrono::Utc::now())
+        .expect("the batch applies in one transaction");
+    assert_eq!(result.outcomes, vec![Outcome::Applied; 4]);
+    use jobsync::store::schema::job_order_former_units::dsl as f;
+    let former: Vec<(String, String, chrono::DateTime<chrono::Utc>)> = f::job_order_former_units
+        .select((f::unit_code, f::role, f::until))
+        .filter(f::job_order_id.eq(id))
+        .load(&mut conn)
+        .unwrap();
+    // Lost twice, recorded once, with the later time (version 4's).
+    assert_eq!(
+        former,
+        vec![("16700".to_owned(), "shared".to_owned(), utc("2026-11-22T09:04:00Z"))]
+    );
 }
