@@ -9,6 +9,9 @@
 #[path = "integration/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "reliability/harness.rs"]
+#[allow(dead_code)]
+mod harness;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -19,6 +22,9 @@ use jobsync::amqp::publisher::Publisher;
 use uuid::Uuid;
 
 const T: Duration = Duration::from_secs(60);
+
+/// The broker is the machine's: one test at a time restarts it.
+static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn rabbitmqctl(args: &[&str]) {
     // As scripts/services runs it: directly as root, through sudo otherwise.
@@ -51,6 +57,7 @@ async fn readyz(port: u16) -> Option<(u16, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_recovers_by_itself_from_a_broker_restart() {
+    let _broker = BROKER.lock().await;
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut env = TestEnv::with_args(&["--http-addr", &addr]).await;
@@ -160,4 +167,50 @@ async fn the_worker_recovers_by_itself_from_a_broker_restart() {
         .unwrap();
     assert_eq!(processed, 200, "each message applied once");
     let _ = amqp.close(200, "done".into()).await;
+}
+
+/// Restarts the broker's application, as an upgrade or a crash of the node
+/// would: every connection drops; durable queues and persistent messages
+/// come back.
+fn restart_broker(down: Duration) {
+    rabbitmqctl(&["stop_app"]);
+    std::thread::sleep(down);
+    rabbitmqctl(&["start_app"]);
+    rabbitmqctl(&["await_startup"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_restarted_twice_in_a_stream_changes_nothing_of_its_end() {
+    use harness::*;
+    let _broker = BROKER.lock().await;
+    let env = TestEnv::new().await;
+    let stream = Stream::generate(seed(), &Mix::about(5_000));
+    let watch = Watch::declare(&env).await;
+    let log = log_path("broker-outage");
+    let mut worker = Process::start(&env.args, &[], &log);
+    let exchange = env.settings.topology.hub_exchange.clone();
+    let messages = stream.messages.clone();
+    let publishing =
+        tokio::spawn(async move { publish_resiliently(&exchange, &messages).await });
+
+    let distinct = stream.distinct() as i64;
+    for (n, point) in [distinct / 4, distinct * 3 / 5].into_iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while progress(&env).map_or(0, |p| p.processed) < point {
+            assert!(Instant::now() < deadline, "stuck before restart {}; see {log:?}", n + 1);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::task::spawn_blocking(|| restart_broker(Duration::from_secs(2)))
+            .await
+            .unwrap();
+        assert!(worker.running(), "the worker outlives the restart; see {log:?}");
+    }
+    publishing.await.expect("the stream is published");
+    wait_done(&env, &stream, Duration::from_secs(300)).await;
+    assert!(worker.running(), "the worker outlived both restarts; see {log:?}");
+    let status = worker.terminate();
+    assert!(status.success(), "exit 0 on SIGTERM: {status}");
+    let found = discrepancies(&env, &stream, &watch).await;
+    watch.delete().await;
+    assert_none(&stream, &found);
 }

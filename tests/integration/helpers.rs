@@ -26,6 +26,10 @@ pub struct Worker {
 
 pub struct TestEnv {
     pub settings: Settings,
+    /// The command line of [`TestEnv::settings`] without its subcommand: a
+    /// worker started as a process (`jobsync <args> run`) shares them.
+    #[allow(dead_code)] // by the reliability suite's worker processes
+    pub args: Vec<String>,
     db_name: String,
     server_url: String,
     amqp: lapin::Connection,
@@ -92,6 +96,7 @@ impl TestEnv {
             args.extend([flag.to_owned(), format!("{prefix}.{name}")]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
+        let worker_args = args[1..].to_vec();
         args.push("run".into());
         let settings = config::parse_cli(args)
             .expect("test settings parse")
@@ -112,6 +117,7 @@ impl TestEnv {
             .unwrap();
         TestEnv {
             settings,
+            args: worker_args,
             db_name,
             server_url: server_url.to_owned(),
             amqp,
