@@ -6,12 +6,12 @@
 //! A test binary of its own: cargo runs test binaries one after another, so
 //! restarting the shared broker here disturbs no other test.
 
-#[path = "integration/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
 #[path = "reliability/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "integration/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -190,24 +190,33 @@ async fn rabbitmq_restarted_twice_in_a_stream_changes_nothing_of_its_end() {
     let mut worker = Process::start(&env.args, &[], &log);
     let exchange = env.settings.topology.hub_exchange.clone();
     let messages = stream.messages.clone();
-    let publishing =
-        tokio::spawn(async move { publish_resiliently(&exchange, &messages).await });
+    let publishing = tokio::spawn(async move { publish_resiliently(&exchange, &messages).await });
 
     let distinct = stream.distinct() as i64;
     for (n, point) in [distinct / 4, distinct * 3 / 5].into_iter().enumerate() {
         let deadline = Instant::now() + Duration::from_secs(300);
         while progress(&env).map_or(0, |p| p.processed) < point {
-            assert!(Instant::now() < deadline, "stuck before restart {}; see {log:?}", n + 1);
+            assert!(
+                Instant::now() < deadline,
+                "stuck before restart {}; see {log:?}",
+                n + 1
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::task::spawn_blocking(|| restart_broker(Duration::from_secs(2)))
             .await
             .unwrap();
-        assert!(worker.running(), "the worker outlives the restart; see {log:?}");
+        assert!(
+            worker.running(),
+            "the worker outlives the restart; see {log:?}"
+        );
     }
     publishing.await.expect("the stream is published");
     wait_done(&env, &stream, Duration::from_secs(300)).await;
-    assert!(worker.running(), "the worker outlived both restarts; see {log:?}");
+    assert!(
+        worker.running(),
+        "the worker outlived both restarts; see {log:?}"
+    );
     let status = worker.terminate();
     assert!(status.success(), "exit 0 on SIGTERM: {status}");
     let found = discrepancies(&env, &stream, &watch).await;

@@ -93,7 +93,7 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
             ),
         )
     })?;
-    check_depth(text)?;
+    check_text(text)?;
     let wire: Wire<'_> = super::from_json("", text)?;
 
     let kind = match wire.kind.as_deref() {
@@ -127,6 +127,8 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
             format_args!("{id_chars} characters; an id has 1 to 128"),
         ));
     }
+    // The id is stored in the inbox.
+    crate::domain::text::no_nul("id", &id)?;
     match wire.source.as_deref() {
         Some(s) if !s.is_empty() => {}
         Some(_) => return Err(Rejection::schema("source", "empty")),
@@ -161,18 +163,67 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
     })
 }
 
-/// Rejects nesting deeper than [`MAX_DEPTH`] before the parser sees it.
-fn check_depth(text: &str) -> Result<(), Rejection> {
+/// Rejects, before the parser sees it, what it would take but is no JSON
+/// text of Unicode strings the contract accepts: nesting deeper than
+/// [`MAX_DEPTH`], and a `\u` escape of a lone UTF-16 surrogate (`\ud800`
+/// not followed by a low surrogate, or a low one alone), which names no
+/// character — anywhere in the body, an unknown field included, so that a
+/// body is judged the same whichever of its fields the worker reads.
+fn check_text(text: &str) -> Result<(), Rejection> {
+    let lone = |at: usize| {
+        let escape = text.get(at..at + 6).unwrap_or("\\u");
+        Rejection::new(
+            ErrorCode::JsonMalformed,
+            format!(
+                "body: the escape {escape} at byte {at} is a lone UTF-16 surrogate, which is no Unicode character"
+            ),
+        )
+    };
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
-    for b in text.bytes() {
+    // Inside a `\u` escape: hex digits read so far and their value.
+    let mut hex: Option<(u8, u32)> = None;
+    // Where a high surrogate's escape starts, while its low one must follow.
+    let mut high: Option<usize> = None;
+    for (i, b) in text.bytes().enumerate() {
         if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
+            if let Some((n, value)) = hex {
+                hex = None;
+                // A byte that is no hex digit: a bad escape the parser rejects.
+                let Some(digit) = char::from(b).to_digit(16) else {
+                    continue;
+                };
+                let value = value * 16 + digit;
+                if n < 3 {
+                    hex = Some((n + 1, value));
+                    continue;
+                }
+                let at = i - 5;
+                match (high.take(), value) {
+                    (Some(_), 0xDC00..=0xDFFF) => {}
+                    (Some(first), _) => return Err(lone(first)),
+                    (None, 0xD800..=0xDBFF) => high = Some(at),
+                    (None, 0xDC00..=0xDFFF) => return Err(lone(at)),
+                    (None, _) => {}
+                }
+                continue;
+            }
+            if escaped {
+                escaped = false;
+                if b == b'u' {
+                    hex = Some((0, 0));
+                } else if let Some(first) = high {
+                    return Err(lone(first));
+                }
+                continue;
+            }
+            if b == b'\\' {
+                escaped = true;
+            } else if let Some(first) = high {
+                return Err(lone(first));
+            } else if b == b'"' {
+                in_string = false;
             }
             continue;
         }
@@ -246,6 +297,56 @@ mod tests {
         assert_ne!(
             parse(fine.as_bytes()).unwrap_err().code,
             ErrorCode::JsonMalformed
+        );
+    }
+
+    #[test]
+    fn a_lone_surrogate_escape_is_malformed_wherever_it_is() {
+        let with = |title: &str, extra: &str| {
+            format!(
+                r#"{{"specversion":"1.0","id":"m1","source":"/dfdg","type":"dk.dfdg.joborder.snapshot","subject":"s",{extra}"data":{{"title":"{title}"}}}}"#
+            )
+        };
+        for (title, extra) in [
+            (r"\ud800", ""),
+            (r"\uDBFF x", ""),
+            (r"\udc00", ""),
+            (r"\ud800\u0041", ""),
+            (r"\ud800\n", ""),
+            (r"\udc00\ud800", ""),
+            (r"\ud800\ud800\udc00", ""),
+            ("fine", r#""x-unknown":"\ud83d","#),
+            ("fine", r#""x-unknown":["\udfff"],"#),
+        ] {
+            let body = with(title, extra);
+            let err = parse(body.as_bytes()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::JsonMalformed, "{body}");
+            assert!(
+                err.message.contains("lone UTF-16 surrogate"),
+                "{}",
+                err.message
+            );
+        }
+        for (title, extra) in [
+            (r"\ud83d\ude00 \u00e6\u00F8", ""),
+            (r"\\ud800 is text", ""),
+            (r"\\\ud83d\uDE00", ""),
+            ("fine", r#""x-unknown":"\uD83D\uDE00","#),
+        ] {
+            let body = with(title, extra);
+            assert!(parse(body.as_bytes()).is_ok(), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_nul_character_in_the_id_is_a_schema_error() {
+        let body = r#"{"specversion":"1.0","id":"m\u00001","source":"/dfdg","type":"dk.dfdg.joborder.snapshot","subject":"s","data":{}}"#;
+        let err = parse(body.as_bytes()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::SchemaInvalid);
+        assert!(
+            err.message.starts_with("id: contains a NUL"),
+            "{}",
+            err.message
         );
     }
 

@@ -18,9 +18,26 @@ pub(crate) fn from_json<'de, T: Deserialize<'de>>(
     text: &'de str,
 ) -> Result<T, Rejection> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| rejection(prefix, &e))?;
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let wrong_shape = rejection(prefix, &e);
+        // The text is read as a stream: a field of the wrong shape can come
+        // before the point where a body that is no JSON at all breaks off.
+        // Such a body is `json.malformed`, whatever comes before the break.
+        match malformed(prefix, text) {
+            Some(malformed) if wrong_shape.code == ErrorCode::SchemaInvalid => malformed,
+            _ => wrong_shape,
+        }
+    })?;
     de.end().map_err(|e| rejection_inner(prefix, "", &e))?;
     Ok(value)
+}
+
+/// The rejection of `text` when it is no JSON at all; only asked of a text
+/// already being rejected, so a valid message never pays for a second read.
+fn malformed(prefix: &str, text: &str) -> Option<Rejection> {
+    let e = serde_json::from_str::<serde::de::IgnoredAny>(text).err()?;
+    let rejection = rejection_inner(prefix, "", &e);
+    (rejection.code == ErrorCode::JsonMalformed).then_some(rejection)
 }
 
 fn rejection(prefix: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> Rejection {
@@ -31,19 +48,22 @@ fn rejection(prefix: &str, e: &serde_path_to_error::Error<serde_json::Error>) ->
 
 fn rejection_inner(prefix: &str, path: &str, e: &serde_json::Error) -> Rejection {
     use serde_json::error::Category;
+    let field = || match (prefix.is_empty(), path.is_empty()) {
+        (true, true) => "body".to_owned(),
+        (true, false) => path.to_owned(),
+        (false, true) => prefix.to_owned(),
+        (false, false) => format!("{prefix}.{path}"),
+    };
     match e.classify() {
+        // A number too large for a double (`1e400`) is well-formed JSON that
+        // serde_json cannot hold: a value out of its field's range.
+        Category::Syntax if e.to_string().starts_with("number out of range") => {
+            Rejection::schema(&field(), "a number out of range (too large for any field)")
+        }
         Category::Syntax | Category::Eof | Category::Io => {
             Rejection::new(ErrorCode::JsonMalformed, format!("body: not JSON ({e})"))
         }
-        Category::Data => {
-            let field = match (prefix.is_empty(), path.is_empty()) {
-                (true, true) => "body".to_owned(),
-                (true, false) => path.to_owned(),
-                (false, true) => prefix.to_owned(),
-                (false, false) => format!("{prefix}.{path}"),
-            };
-            Rejection::schema(&field, strip_position(&e.to_string()))
-        }
+        Category::Data => Rejection::schema(&field(), strip_position(&e.to_string())),
     }
 }
 
@@ -52,5 +72,48 @@ fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Data {
+        #[serde(deserialize_with = "de::unsigned")]
+        version: u64,
+        #[serde(default, deserialize_with = "de::optional_signed")]
+        positions: Option<i64>,
+    }
+
+    #[test]
+    fn a_number_beyond_a_double_is_out_of_its_fields_range_not_malformed() {
+        for (text, field) in [
+            (r#"{"version": 1e400}"#, "data.version: "),
+            (r#"{"version": 1, "positions": -1e400}"#, "data.positions: "),
+        ] {
+            let err = from_json::<Data>("data", text).unwrap_err();
+            assert_eq!(err.code, ErrorCode::SchemaInvalid, "{text}");
+            assert!(err.message.starts_with(field), "{}", err.message);
+        }
+        // An unknown field is ignored, whatever number it holds.
+        assert!(from_json::<Data>("data", r#"{"version": 1, "x": 1e400}"#).is_ok());
+        let err = from_json::<Data>("data", r#"{"version": 1, "x": [1e400"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::JsonMalformed);
+    }
+
+    #[test]
+    fn a_body_cut_off_after_a_field_of_the_wrong_type_is_malformed() {
+        // Found by the property tests: the wrong type came first and won.
+        let err = from_json::<Data>("data", r#"{"version": "1", "positions": 2"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::JsonMalformed, "{}", err.message);
+        // Whole, it is the wrong type it is.
+        let err = from_json::<Data>("data", r#"{"version": "1", "positions": 2}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::SchemaInvalid, "{}", err.message);
+        assert!(err.message.starts_with("data.version: "), "{}", err.message);
     }
 }

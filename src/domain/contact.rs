@@ -20,7 +20,9 @@ impl Email {
         if value.chars().count() > 254 {
             return Err(bad("longer than 254 characters"));
         }
-        if value.chars().any(char::is_whitespace) {
+        // White space as Unicode and as the schema's `\s` read it: the byte
+        // order mark is no letter of an address either.
+        if value.chars().any(|c| c.is_whitespace() || c == '\u{feff}') {
             return Err(bad("contains white space"));
         }
         let mut parts = value.split('@');
@@ -95,6 +97,13 @@ impl Contact {
                 format!("{field}: a contact person needs an e-mail address or a phone number"),
             ));
         }
+        // A NUL is a schema fault in any text (it cannot be stored), before
+        // the finer judgement of what an address or a number looks like.
+        for (what, value) in [("email", &wire.email), ("phone", &wire.phone)] {
+            if let Some(v) = value {
+                text::no_nul(&format!("{field}.{what}"), v)?;
+            }
+        }
         Ok(Contact {
             name: name.to_owned(),
             email: wire
@@ -130,7 +139,18 @@ mod tests {
     #[test]
     fn addresses_without_one_at_or_a_dotted_domain_fail() {
         for bad in [
-            "a", "a@b", "a@@b.dk", "a@b@c.dk", "@b.dk", "a@.dk", "a@b.", "a@b..dk", "a b@c.dk", "",
+            "a",
+            "a@b",
+            "a@@b.dk",
+            "a@b@c.dk",
+            "@b.dk",
+            "a@.dk",
+            "a@b.",
+            "a@b..dk",
+            "a b@c.dk",
+            "",
+            "a\u{feff}b@c.dk",
+            "a@b\u{3000}.dk",
         ] {
             let err = Email::parse("data.contact.email", bad).unwrap_err();
             assert_eq!(err.code, ErrorCode::ContactEmail, "{bad}");
@@ -181,6 +201,30 @@ mod tests {
         assert_eq!(
             code(contact(Some("Jens"), None, None)),
             Err(ErrorCode::ContactMissing)
+        );
+    }
+
+    #[test]
+    fn a_nul_character_in_an_address_or_a_number_is_a_schema_fault() {
+        let contact = |email: Option<&str>, phone: Option<&str>| wire::Contact {
+            name: Some("Jens".into()),
+            email: email.map(str::to_owned),
+            phone: phone.map(str::to_owned),
+        };
+        let err = Contact::parse("data.contact", &contact(Some("a\0b@c.dk"), None)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::SchemaInvalid);
+        assert!(
+            err.message.starts_with("data.contact.email: "),
+            "{}",
+            err.message
+        );
+        let err =
+            Contact::parse("data.contact", &contact(None, Some("1234\u{0}5678"))).unwrap_err();
+        assert_eq!(err.code, ErrorCode::SchemaInvalid);
+        assert!(
+            err.message.starts_with("data.contact.phone: "),
+            "{}",
+            err.message
         );
     }
 }

@@ -3,9 +3,10 @@
 
 use super::rejection::Rejection;
 
-/// Checks that `value` has `min..=max` characters and, when `min` is at least
-/// 1, is not blank.
+/// Checks that `value` has `min..=max` characters, no NUL character (see
+/// [`no_nul`]) and, when `min` is at least 1, is not blank.
 pub fn bounded(field: &str, value: &str, min: usize, max: usize) -> Result<(), Rejection> {
+    no_nul(field, value)?;
     let n = value.chars().count();
     if n < min || n > max {
         return Err(Rejection::schema(
@@ -38,6 +39,19 @@ pub fn is_blank(value: &str) -> bool {
     })
 }
 
+/// Rejects a NUL character (U+0000, `\u0000` on the wire) in `value`:
+/// PostgreSQL `text` cannot hold one, so a stored string with it would fail
+/// the database on every attempt instead of being rejected once.
+pub fn no_nul(field: &str, value: &str) -> Result<(), Rejection> {
+    if value.contains('\0') {
+        return Err(Rejection::schema(
+            field,
+            "contains a NUL character (U+0000), which no stored text can hold",
+        ));
+    }
+    Ok(())
+}
+
 /// [`bounded`] for an optional value: `None` passes.
 pub fn bounded_opt(field: &str, value: Option<&str>, max: usize) -> Result<(), Rejection> {
     value.map_or(Ok(()), |v| bounded(field, v, 0, max))
@@ -46,12 +60,28 @@ pub fn bounded_opt(field: &str, value: Option<&str>, max: usize) -> Result<(), R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::rejection::ErrorCode;
 
     #[test]
     fn danish_letters_count_as_one_character_each() {
         let title = "æ".repeat(100);
         assert!(bounded("t", &title, 1, 100).is_ok());
         assert!(bounded("t", &format!("{title}ø"), 1, 100).is_err());
+    }
+
+    #[test]
+    fn a_nul_character_is_rejected_in_any_text_and_names_the_field() {
+        for text in ["\0", "Lager\0medarbejder", "æøå\0"] {
+            let err = bounded("data.title", text, 0, 100).unwrap_err();
+            assert_eq!(err.code, ErrorCode::SchemaInvalid);
+            assert!(
+                err.message.starts_with("data.title: contains a NUL"),
+                "{}",
+                err.message
+            );
+        }
+        assert!(bounded_opt("data.status_comment", Some("a\0"), 5000).is_err());
+        assert!(no_nul("id", "\\u0000 is only text").is_ok());
     }
 
     #[test]

@@ -862,3 +862,40 @@ pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
     Some((status, body))
 }
+
+impl TestEnv {
+    /// Whether the workers started on this environment are all still
+    /// running: none has returned (stopped or failed) or panicked.
+    pub fn workers_running(&self) -> bool {
+        !self.workers.is_empty() && self.workers.iter().all(|w| !w.handle.is_finished())
+    }
+
+    /// Takes messages from this test's dead-letter queue until `n` are taken
+    /// or `timeout` passes, and returns them: unlike
+    /// [`TestEnv::take_dead_letters`], the caller says what is missing.
+    pub async fn take_dead_letters_up_to(&self, n: usize, timeout: Duration) -> Vec<DeadLetter> {
+        let mut channel = self.amqp.create_channel().await.unwrap();
+        let queue = self.settings.topology.dead_letters_queue.as_str();
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while out.len() < n && tokio::time::Instant::now() < deadline {
+            match channel
+                .basic_get(queue.into(), BasicGetOptions::default())
+                .await
+            {
+                Ok(Some(msg)) => {
+                    msg.delivery
+                        .acker
+                        .ack(BasicAckOptions::default())
+                        .await
+                        .unwrap();
+                    out.push(dead_letter(&msg.delivery));
+                }
+                Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
+                // NOT_FOUND closes the channel; take a new one.
+                Err(_) => channel = self.amqp.create_channel().await.unwrap(),
+            }
+        }
+        out
+    }
+}

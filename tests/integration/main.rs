@@ -4,6 +4,7 @@
 mod cli;
 #[path = "../common/fixtures.rs"]
 mod common_fixtures;
+mod corpus;
 mod deadletters;
 mod expiry;
 mod fanout;

@@ -120,6 +120,10 @@ async fn a_batch_that_unshares_one_unit_twice_applies_as_one_transaction() {
     // Lost twice, recorded once, with the later time (version 4's).
     assert_eq!(
         former,
-        vec![("16700".to_owned(), "shared".to_owned(), utc("2026-11-22T09:04:00Z"))]
+        vec![(
+            "16700".to_owned(),
+            "shared".to_owned(),
+            utc("2026-11-22T09:04:00Z")
+        )]
     );
 }

@@ -152,4 +152,3 @@ fn env_number(name: &str, default: f64) -> f64 {
         })
         .unwrap_or(default)
 }
-

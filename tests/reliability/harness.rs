@@ -578,7 +578,9 @@ impl Watch {
 /// Messages ready in `queue`, on a connection of its own (the test's may
 /// have died with a broker restart).
 pub async fn ready(queue: &str) -> u32 {
-    let conn = jobsync::amqp::connect(AMQP_URL, "chaos count").await.unwrap();
+    let conn = jobsync::amqp::connect(AMQP_URL, "chaos count")
+        .await
+        .unwrap();
     let channel = conn.create_channel().await.unwrap();
     let passive = QueueDeclareOptions {
         passive: true,

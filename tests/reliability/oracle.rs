@@ -47,11 +47,18 @@ async fn the_oracle_reports_a_lost_a_changed_and_a_leaked_notification_and_a_wro
     // The queues of three units that are never responsible: one loses a
     // notification, one gets its first again with another title, one a
     // view with the contact person.
-    let conn = jobsync::amqp::connect(AMQP_URL, "oracle test").await.unwrap();
+    let conn = jobsync::amqp::connect(AMQP_URL, "oracle test")
+        .await
+        .unwrap();
     let channel = conn.create_channel().await.unwrap();
     let shared: Vec<&str> = units()
         .into_iter()
-        .filter(|u| stream.orders.iter().all(|o| o.versions[0].responsible != *u))
+        .filter(|u| {
+            stream
+                .orders
+                .iter()
+                .all(|o| o.versions[0].responsible != *u)
+        })
         .collect();
     let mut first = Vec::new();
     for unit in &shared[..3] {
@@ -61,7 +68,11 @@ async fn the_oracle_reports_a_lost_a_changed_and_a_leaked_notification_and_a_wro
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("{unit} was told something"));
-        got.delivery.acker.ack(BasicAckOptions::default()).await.unwrap();
+        got.delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .unwrap();
         first.push(got.delivery.data.clone());
     }
     let republish = |queue: &str, body: Vec<u8>| {
@@ -91,7 +102,11 @@ async fn the_oracle_reports_a_lost_a_changed_and_a_leaked_notification_and_a_wro
     // Unit 2's comes back with the contact person in it.
     let mut leaked: Value = serde_json::from_slice(&first[2]).unwrap();
     leaked["data"]["contact"] = serde_json::json!({"name": "Søren Østergård"});
-    republish(&watch.queues[shared[2]], serde_json::to_vec(&leaked).unwrap()).await;
+    republish(
+        &watch.queues[shared[2]],
+        serde_json::to_vec(&leaked).unwrap(),
+    )
+    .await;
     let _ = conn.close(200, "tampered".into()).await;
 
     let found = discrepancies(&env, &stream, &watch).await;
