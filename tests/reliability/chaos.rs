@@ -72,7 +72,8 @@ pub async fn chaos_round(stream: &Stream, kills: usize) -> Round {
         "the worker exits 0 on SIGTERM: {status}; see {log:?}"
     );
 
-    let discrepancies = discrepancies(&env, stream, &watch).await;
+    let mut discrepancies = discrepancies(&env, stream, &watch).await;
+    discrepancies.extend(log_discrepancies(&log));
     watch.delete().await;
     if discrepancies.is_empty() {
         let _ = std::fs::remove_file(&log);

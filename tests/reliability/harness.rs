@@ -419,6 +419,19 @@ pub fn log_path(name: &str) -> PathBuf {
     path
 }
 
+/// What the workers' log says went wrong that the end state cannot show:
+/// a batch of these valid messages that failed on a healthy database and
+/// was applied message by message (slow, and a sign of a write the batch
+/// cannot take), or a panic.
+pub fn log_discrepancies(log: &PathBuf) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains("applying its messages one by one") || l.contains("panicked"))
+        .take(10)
+        .map(|l| format!("worker log: {}", &l[..l.len().min(400)]))
+        .collect()
+}
+
 /// Durable queues of the test's own, bound like each unit's (and one for
 /// the lifecycle events), read at the end: they keep what was published
 /// across a broker restart.

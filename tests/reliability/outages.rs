@@ -46,7 +46,8 @@ async fn postgresql_restarted_twice_in_a_stream_changes_nothing_of_its_end() {
     );
     let status = worker.terminate();
     assert!(status.success(), "exit 0 on SIGTERM: {status}");
-    let found = discrepancies(&env, &stream, &watch).await;
+    let mut found = discrepancies(&env, &stream, &watch).await;
+    found.extend(log_discrepancies(&log));
     watch.delete().await;
     assert_none(&stream, &found);
 }

@@ -23,7 +23,8 @@ async fn three_instances_on_one_shuffled_stream_end_in_the_highest_versions_and_
         let status = w.terminate();
         assert!(status.success(), "exit 0 on SIGTERM: {status}; see {log:?}");
     }
-    let found = discrepancies(&env, &stream, &watch).await;
+    let mut found = discrepancies(&env, &stream, &watch).await;
+    found.extend(log_discrepancies(&log));
     watch.delete().await;
     assert_none(&stream, &found);
 }
