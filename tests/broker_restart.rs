@@ -185,42 +185,13 @@ async fn rabbitmq_restarted_twice_in_a_stream_changes_nothing_of_its_end() {
     let _broker = BROKER.lock().await;
     let env = TestEnv::new().await;
     let stream = Stream::generate(seed(), &Mix::about(5_000));
-    let watch = Watch::declare(&env).await;
-    let log = log_path("broker-outage");
-    let mut worker = Process::start(&env.args, &[], &log);
-    let exchange = env.settings.topology.hub_exchange.clone();
-    let messages = stream.messages.clone();
-    let publishing = tokio::spawn(async move { publish_resiliently(&exchange, &messages).await });
-
     let distinct = stream.distinct() as i64;
-    for (n, point) in [distinct / 4, distinct * 3 / 5].into_iter().enumerate() {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while progress(&env).map_or(0, |p| p.processed) < point {
-            assert!(
-                Instant::now() < deadline,
-                "stuck before restart {}; see {log:?}",
-                n + 1
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let restart = async |_: &mut Process, _: &std::path::PathBuf| {
         tokio::task::spawn_blocking(|| restart_broker(Duration::from_secs(2)))
             .await
             .unwrap();
-        assert!(
-            worker.running(),
-            "the worker outlives the restart; see {log:?}"
-        );
-    }
-    publishing.await.expect("the stream is published");
-    wait_done(&env, &stream, Duration::from_secs(300)).await;
-    assert!(
-        worker.running(),
-        "the worker outlived both restarts; see {log:?}"
-    );
-    let status = worker.terminate();
-    assert!(status.success(), "exit 0 on SIGTERM: {status}");
-    let mut found = discrepancies(&env, &stream, &watch).await;
-    found.extend(log_discrepancies(&log));
-    watch.delete().await;
+    };
+    let points = [distinct / 4, distinct * 3 / 5];
+    let found = run_with_faults(&env, &stream, "broker-outage", &points, restart).await;
     assert_none(&stream, &found);
 }

@@ -278,40 +278,15 @@ impl TestEnv {
     /// up to `timeout` for them; then checks no further one arrives briefly.
     /// A queue that does not exist (yet) counts as empty.
     pub async fn take_dead_letters(&self, n: usize, timeout: Duration) -> Vec<DeadLetter> {
-        let mut channel = self.amqp.create_channel().await.unwrap();
+        let out = self.take_dead_letters_up_to(n, timeout).await;
+        assert_eq!(
+            out.len(),
+            n,
+            "timed out waiting for {n} dead letters; got {}: {out:#?}",
+            out.len()
+        );
+        let channel = self.amqp.create_channel().await.unwrap();
         let queue = self.settings.topology.dead_letters_queue.as_str();
-        let mut out = Vec::new();
-        let deadline = tokio::time::Instant::now() + timeout;
-        while out.len() < n {
-            let got = match channel
-                .basic_get(queue.into(), BasicGetOptions::default())
-                .await
-            {
-                Ok(got) => got,
-                Err(_) => {
-                    // NOT_FOUND closes the channel; take a new one.
-                    channel = self.amqp.create_channel().await.unwrap();
-                    None
-                }
-            };
-            match got {
-                Some(msg) => {
-                    msg.delivery
-                        .acker
-                        .ack(BasicAckOptions::default())
-                        .await
-                        .unwrap();
-                    out.push(dead_letter(&msg.delivery));
-                }
-                None if tokio::time::Instant::now() > deadline => {
-                    panic!(
-                        "timed out waiting for {n} dead letters; got {}: {out:#?}",
-                        out.len()
-                    )
-                }
-                None => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
         tokio::time::sleep(Duration::from_millis(300)).await;
         if let Some(extra) = channel
             .basic_get(queue.into(), BasicGetOptions::default())

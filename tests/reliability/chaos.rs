@@ -1,5 +1,6 @@
 //! Guarantees 1–3 of section 9 with the worker killed at random points.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -24,15 +25,7 @@ pub struct Round {
 /// SIGTERM and asks the oracle.
 pub async fn chaos_round(stream: &Stream, kills: usize) -> Round {
     let env = TestEnv::new().await;
-    let watch = Watch::declare(&env).await;
-    let log = log_path("chaos");
     let mut rng = StdRng::seed_from_u64(stream.seed ^ 0x6b69_6c6c);
-    let mut worker = Process::start(&env.args, &[], &log);
-
-    let exchange = env.settings.topology.hub_exchange.clone();
-    let messages = stream.messages.clone();
-    let publishing = tokio::spawn(async move { publish_resiliently(&exchange, &messages).await });
-
     // Kill points: fractions of the distinct messages processed.
     let distinct = stream.distinct() as f64;
     let mut points: Vec<i64> = (0..kills)
@@ -40,44 +33,13 @@ pub async fn chaos_round(stream: &Stream, kills: usize) -> Round {
         .collect();
     points.sort_unstable();
     let mut killed = 0;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    for point in points {
-        loop {
-            let processed = progress(&env).map_or(0, |p| p.processed);
-            if processed >= point {
-                break;
-            }
-            assert!(
-                worker.running(),
-                "the worker process exited by itself; see {log:?}"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "seed {}: stuck at {processed} processed before kill {}; see {log:?}",
-                stream.seed,
-                killed + 1
-            );
-            tokio::time::sleep(Duration::from_millis(rng.random_range(5..60))).await;
-        }
+    let kill = async |worker: &mut Process, log: &PathBuf| {
         worker.kill();
         killed += 1;
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
-        worker = Process::start(&env.args, &[], &log);
-    }
-    publishing.await.expect("the stream is published");
-    wait_done(&env, stream, Duration::from_secs(600)).await;
-    let status = worker.terminate();
-    assert!(
-        status.success(),
-        "the worker exits 0 on SIGTERM: {status}; see {log:?}"
-    );
-
-    let mut discrepancies = discrepancies(&env, stream, &watch).await;
-    discrepancies.extend(log_discrepancies(&log));
-    watch.delete().await;
-    if discrepancies.is_empty() {
-        let _ = std::fs::remove_file(&log);
-    }
+        *worker = Process::start(&env.args, &[], log);
+    };
+    let discrepancies = run_with_faults(&env, stream, "chaos", &points, kill).await;
     Round {
         messages: stream.messages.len(),
         distinct: stream.distinct(),

@@ -419,6 +419,65 @@ pub fn log_path(name: &str) -> PathBuf {
     path
 }
 
+/// Publishes `stream` to one worker process and, each time the processed
+/// messages reach the next of `points`, calls `fault` with the worker and
+/// its log (an outage to wait out, or a kill and a restart); then waits for
+/// everything to be applied and published, checks the worker still runs and
+/// exits 0 on SIGTERM, and returns what the oracle and the log say is
+/// wrong (nothing, when the run kept every guarantee).
+pub async fn run_with_faults(
+    env: &TestEnv,
+    stream: &Stream,
+    name: &str,
+    points: &[i64],
+    mut fault: impl AsyncFnMut(&mut Process, &PathBuf),
+) -> Vec<String> {
+    let watch = Watch::declare(env).await;
+    let log = log_path(name);
+    let mut worker = Process::start(&env.args, &[], &log);
+    let exchange = env.settings.topology.hub_exchange.clone();
+    let messages = stream.messages.clone();
+    let publishing = tokio::spawn(async move { publish_resiliently(&exchange, &messages).await });
+    for (n, &point) in points.iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let processed = progress(env).map_or(0, |p| p.processed);
+            if processed >= point {
+                break;
+            }
+            assert!(worker.running(), "the worker exited by itself; see {log:?}");
+            assert!(
+                Instant::now() < deadline,
+                "seed {}: stuck at {processed} processed before fault {}; see {log:?}",
+                stream.seed,
+                n + 1
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        fault(&mut worker, &log).await;
+        assert!(
+            worker.running(),
+            "the worker outlived fault {}; see {log:?}",
+            n + 1
+        );
+    }
+    publishing.await.expect("the stream is published");
+    wait_done(env, stream, Duration::from_secs(600)).await;
+    assert!(
+        worker.running(),
+        "the worker outlived every fault; see {log:?}"
+    );
+    let status = worker.terminate();
+    assert!(status.success(), "exit 0 on SIGTERM: {status}; see {log:?}");
+    let mut found = discrepancies(env, stream, &watch).await;
+    found.extend(log_discrepancies(&log));
+    watch.delete().await;
+    if found.is_empty() {
+        let _ = std::fs::remove_file(&log);
+    }
+    found
+}
+
 /// What the workers' log says went wrong that the end state cannot show:
 /// a batch of these valid messages that failed on a healthy database and
 /// was applied message by message (slow, and a sign of a write the batch
