@@ -51,6 +51,13 @@ impl Publisher {
         Ok(Publisher { channel })
     }
 
+    /// Closes the channel. Done before the connection closes: a channel
+    /// only dropped would close itself on lapin's own task, racing the
+    /// connection's close, and lapin logs the loser as a connection error.
+    pub async fn close(&self) -> Result<(), lapin::Error> {
+        self.channel.close(200, "jobsync stopping".into()).await
+    }
+
     /// Publishes every message, then waits for all their confirms. `Ok` means
     /// the broker took responsibility for every one of them.
     pub async fn publish_all(&self, messages: &[Outgoing]) -> Result<(), PublishError> {

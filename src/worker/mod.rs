@@ -260,12 +260,18 @@ async fn consume_on(
         done.cancel();
         result.map(drop)
     };
-    if settings.relay {
+    let result = if settings.relay {
         let relaying = relay::run(settings, connection, feed.clone(), done.clone());
         tokio::try_join!(consuming, relaying).map(drop)
     } else {
         consuming.await
+    };
+    if result.is_ok() {
+        for c in &consumers {
+            let _ = bounded(c.publisher.close()).await;
+        }
     }
+    result
 }
 
 /// What the consumer's wait ended with.

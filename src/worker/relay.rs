@@ -94,8 +94,21 @@ pub(super) async fn run(
     feed: Arc<Feed>,
     done: CancellationToken,
 ) -> Result<(), SessionError> {
-    let wake = &feed.wake;
     let publisher = Publisher::open(connection).await?;
+    let result = relay(settings, &publisher, feed, done).await;
+    if result.is_ok() {
+        let _ = super::bounded(publisher.close()).await;
+    }
+    result
+}
+
+async fn relay(
+    settings: &Settings,
+    publisher: &Publisher,
+    feed: Arc<Feed>,
+    done: CancellationToken,
+) -> Result<(), SessionError> {
+    let wake = &feed.wake;
     let mut backoff = super::reconnect_backoff();
     loop {
         let conn = match lead(settings).await {
@@ -120,7 +133,7 @@ pub(super) async fn run(
         };
         tracing::info!("publishing the outbox (this instance is the relay)");
         feed.lead(true);
-        let result = publish_while_leading(&conn, &publisher, settings, &feed, &done).await;
+        let result = publish_while_leading(&conn, publisher, settings, &feed, &done).await;
         feed.lead(false);
         match result {
             Ok(()) => return Ok(()),

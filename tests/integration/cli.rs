@@ -339,6 +339,8 @@ async fn json_logs_are_one_object_per_line_with_the_message_fields_and_no_passwo
     for l in &lines {
         assert!(l["timestamp"].is_string() && l["level"].is_string(), "{l}");
         assert!(l["message"].is_string(), "{l}");
+        // A run that went well and a clean stop: no error logged.
+        assert_ne!(l["level"], "ERROR", "{l}");
     }
     let handled = lines
         .iter()
