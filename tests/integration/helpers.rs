@@ -867,8 +867,14 @@ impl TestEnv {
                     out.push(dead_letter(&msg.delivery));
                 }
                 Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
-                // NOT_FOUND closes the channel; take a new one.
-                Err(_) => channel = self.amqp.create_channel().await.unwrap(),
+                // NOT_FOUND closes the channel: take a new one, and wait as
+                // for an empty queue (without the pause, a queue that is
+                // gone had the loop open channels until the connection
+                // broke).
+                Err(_) => {
+                    channel = self.amqp.create_channel().await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
         }
         out
