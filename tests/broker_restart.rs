@@ -192,6 +192,6 @@ async fn rabbitmq_restarted_twice_in_a_stream_changes_nothing_of_its_end() {
             .unwrap();
     };
     let points = [distinct / 4, distinct * 3 / 5];
-    let found = run_with_faults(&env, &stream, "broker-outage", &points, restart).await;
+    let found = run_with_faults(&env, &stream, "broker-outage", &points, true, restart).await;
     assert_none(&stream, &found);
 }

@@ -181,18 +181,7 @@ impl TestEnv {
 
     /// Messages ready in `queue` (0 when it does not exist).
     pub async fn ready_in(&self, queue: &str) -> u32 {
-        let channel = self.amqp.create_channel().await.unwrap();
-        let passive = lapin::options::QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        let count = channel
-            .queue_declare(queue.into(), passive, Default::default())
-            .await
-            .map(|q| q.message_count())
-            .unwrap_or(0);
-        let _ = channel.close(200, "counted".into()).await;
-        count
+        ready_on(&self.amqp, queue).await.unwrap_or(0)
     }
 
     /// Deletes a queue of this test's topology, with its messages, as an
@@ -636,6 +625,23 @@ fn run(cmd: &mut Command) {
     );
 }
 
+/// Messages ready in `queue`, counted on a channel of `conn`; `None` when
+/// the queue does not exist.
+pub async fn ready_on(conn: &lapin::Connection, queue: &str) -> Option<u32> {
+    let channel = conn.create_channel().await.unwrap();
+    let passive = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let count = channel
+        .queue_declare(queue.into(), passive, Default::default())
+        .await
+        .map(|q| q.message_count())
+        .ok();
+    let _ = channel.close(200, "counted".into()).await;
+    count
+}
+
 /// A queue of the test's own bound like a unit's (or an observer's), to see
 /// what jobsync publishes.
 pub struct Subscription {
@@ -655,6 +661,16 @@ pub struct Received {
 }
 
 impl Received {
+    /// What a delivery of jobsync's carries (its body must be JSON).
+    pub fn of(delivery: &lapin::message::Delivery) -> Received {
+        let raw = delivery.data.clone();
+        Received {
+            headers: dead_letter(delivery).headers,
+            routing_key: delivery.routing_key.to_string(),
+            body: serde_json::from_slice(&raw).expect("a JSON body"),
+            raw,
+        }
+    }
     pub fn id(&self) -> &str {
         self.body["id"].as_str().unwrap_or("")
     }
@@ -666,6 +682,19 @@ impl Received {
     }
     pub fn data(&self) -> &Value {
         &self.body["data"]
+    }
+    /// The job order it is about (its `subject`).
+    #[allow(dead_code)] // by the reliability suite's oracle
+    pub fn order(&self) -> Uuid {
+        self.body["subject"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default()
+    }
+    /// The hub version of the order it reflects.
+    #[allow(dead_code)] // by the reliability suite's oracle
+    pub fn version(&self) -> i64 {
+        self.body["joborderversion"].as_i64().unwrap_or(0)
     }
 }
 
@@ -741,15 +770,9 @@ impl Subscription {
             .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true })
             .await
             .unwrap()?;
-        let raw = msg.delivery.data.clone();
-        let body: Value = serde_json::from_slice(&raw).expect("a JSON body");
-        check_outbound_schema(&body);
-        Some(Received {
-            headers: dead_letter(&msg.delivery).headers,
-            routing_key: msg.delivery.routing_key.to_string(),
-            body,
-            raw,
-        })
+        let received = Received::of(&msg.delivery);
+        check_outbound_schema(&received.body);
+        Some(received)
     }
 }
 

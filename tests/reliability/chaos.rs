@@ -39,7 +39,7 @@ pub async fn chaos_round(stream: &Stream, kills: usize) -> Round {
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
         *worker = Process::start(&env.args, &[], log);
     };
-    let discrepancies = run_with_faults(&env, stream, "chaos", &points, kill).await;
+    let discrepancies = run_with_faults(&env, stream, "chaos", &points, false, kill).await;
     Round {
         messages: stream.messages.len(),
         distinct: stream.distinct(),

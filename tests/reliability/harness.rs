@@ -424,12 +424,14 @@ pub fn log_path(name: &str) -> PathBuf {
 /// its log (an outage to wait out, or a kill and a restart); then waits for
 /// everything to be applied and published, checks the worker still runs and
 /// exits 0 on SIGTERM, and returns what the oracle and the log say is
-/// wrong (nothing, when the run kept every guarantee).
+/// wrong (nothing, when the run kept every guarantee). `errors_expected`:
+/// whether the faults are ones the worker logs at ERROR (an outage).
 pub async fn run_with_faults(
     env: &TestEnv,
     stream: &Stream,
     name: &str,
     points: &[i64],
+    errors_expected: bool,
     mut fault: impl AsyncFnMut(&mut Process, &PathBuf),
 ) -> Vec<String> {
     let watch = Watch::declare(env).await;
@@ -470,7 +472,7 @@ pub async fn run_with_faults(
     let status = worker.terminate();
     assert!(status.success(), "exit 0 on SIGTERM: {status}; see {log:?}");
     let mut found = discrepancies(env, stream, &watch).await;
-    found.extend(log_discrepancies(&log));
+    found.extend(log_discrepancies(&log, errors_expected));
     watch.delete().await;
     if found.is_empty() {
         let _ = std::fs::remove_file(&log);
@@ -481,13 +483,18 @@ pub async fn run_with_faults(
 /// What the workers' log says went wrong that the end state cannot show:
 /// a batch of these valid messages that failed on a healthy database and
 /// was applied message by message (slow, and a sign of a write the batch
-/// cannot take), or a panic.
-pub fn log_discrepancies(log: &PathBuf) -> Vec<String> {
+/// cannot take), or a panic; and, unless the run's faults make some
+/// expected (an outage), any line logged at ERROR.
+pub fn log_discrepancies(log: &PathBuf, errors_expected: bool) -> Vec<String> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.lines()
-        .filter(|l| l.contains("applying its messages one by one") || l.contains("panicked"))
+        .filter(|l| {
+            l.contains("applying its messages one by one")
+                || l.contains("panicked")
+                || (!errors_expected && l.contains(r#""level":"ERROR""#))
+        })
         .take(10)
-        .map(|l| format!("worker log: {}", &l[..l.len().min(400)]))
+        .map(|l| format!("worker log: {}", l.chars().take(400).collect::<String>()))
         .collect()
 }
 
@@ -496,34 +503,6 @@ pub fn log_discrepancies(log: &PathBuf) -> Vec<String> {
 /// across a broker restart.
 pub struct Watch {
     pub queues: BTreeMap<String, String>,
-}
-
-/// A message read from a [`Watch`] queue.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub raw: Vec<u8>,
-    pub body: Value,
-}
-
-impl Seen {
-    fn id(&self) -> &str {
-        self.body["id"].as_str().unwrap_or("")
-    }
-    fn event(&self) -> &str {
-        self.body["type"]
-            .as_str()
-            .and_then(|t| t.strip_prefix("dk.jobsync."))
-            .unwrap_or("")
-    }
-    fn order(&self) -> Uuid {
-        self.body["subject"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_default()
-    }
-    fn version(&self) -> i64 {
-        self.body["joborderversion"].as_i64().unwrap_or(0)
-    }
 }
 
 pub const EVENTS: &str = "events";
@@ -581,22 +560,16 @@ impl Watch {
     }
 
     /// Everything in each queue, by label.
-    pub async fn read_all(&self) -> BTreeMap<String, Vec<Seen>> {
+    pub async fn read_all(&self) -> BTreeMap<String, Vec<Received>> {
         let conn = jobsync::amqp::connect(AMQP_URL, "chaos watch")
             .await
             .unwrap();
         let mut out = BTreeMap::new();
         for (label, queue) in &self.queues {
             let channel = conn.create_channel().await.unwrap();
-            let passive = QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            };
-            let count = channel
-                .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+            let count = ready_on(&conn, queue)
                 .await
-                .unwrap()
-                .message_count() as usize;
+                .expect("the watch queue exists") as usize;
             channel
                 .basic_qos(1_000, BasicQosOptions::default())
                 .await
@@ -620,11 +593,7 @@ impl Watch {
                     .expect("the watch queue hands over what it counted")
                     .expect("the consumer is open")
                     .expect("a delivery");
-                let body = serde_json::from_slice(&delivery.data).unwrap_or(Value::Null);
-                seen.push(Seen {
-                    raw: delivery.data,
-                    body,
-                });
+                seen.push(Received::of(&delivery));
             }
             let _ = channel.close(200, "read".into()).await;
             out.insert(label.clone(), seen);
@@ -653,15 +622,7 @@ pub async fn ready(queue: &str) -> u32 {
     let conn = jobsync::amqp::connect(AMQP_URL, "chaos count")
         .await
         .unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let count = channel
-        .queue_declare(queue.into(), passive, FieldTable::default())
-        .await
-        .map_or(0, |q| q.message_count());
+    let count = ready_on(&conn, queue).await.unwrap_or(0);
     let _ = conn.close(200, "counted".into()).await;
     count
 }
@@ -892,9 +853,9 @@ pub async fn discrepancies(env: &TestEnv, stream: &Stream, watch: &Watch) -> Vec
     let mut notifications = 0usize;
     let mut repeats = 0usize;
     for unit in units() {
-        let mut by_id: HashMap<&str, &Seen> = HashMap::new();
-        let mut last: HashMap<Uuid, &Seen> = HashMap::new();
-        let mut last_log: HashMap<Uuid, &Seen> = HashMap::new();
+        let mut by_id: HashMap<&str, &Received> = HashMap::new();
+        let mut last: HashMap<Uuid, &Received> = HashMap::new();
+        let mut last_log: HashMap<Uuid, &Received> = HashMap::new();
         for s in seen.get(unit).into_iter().flatten() {
             notifications += 1;
             if let Some(first) = by_id.get(s.id()) {

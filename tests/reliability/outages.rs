@@ -20,6 +20,6 @@ async fn postgresql_restarted_twice_in_a_stream_changes_nothing_of_its_end() {
         pg.start_again();
     };
     let points = [distinct / 4, distinct * 3 / 5];
-    let found = run_with_faults(&env, &stream, "pg-outage", &points, outage).await;
+    let found = run_with_faults(&env, &stream, "pg-outage", &points, true, outage).await;
     assert_none(&stream, &found);
 }
