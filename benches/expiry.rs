@@ -61,7 +61,7 @@ fn main() {
     let mut expired = 0;
     let mut transactions = 0;
     loop {
-        let k = expiry::expire_due(&mut conn, now, 500).unwrap();
+        let k = expiry::expire_due(&mut conn, now, 500).unwrap().orders;
         expired += k;
         transactions += 1;
         if k < 500 {
@@ -81,7 +81,7 @@ fn main() {
     println!("  outbox rows written: {outbox} (per order: responsible, neighbours, event)");
 
     let started = Instant::now();
-    let none = expiry::expire_due(&mut conn, now, 500).unwrap();
+    let none = expiry::expire_due(&mut conn, now, 500).unwrap().orders;
     println!(
         "a pass with nothing due: {none} expired, {:.2} ms",
         started.elapsed().as_secs_f64() * 1000.0

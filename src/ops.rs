@@ -17,6 +17,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::fanout::Lifecycle;
 use crate::store::PgPool;
 
 /// What `/readyz` reports on, kept up to date by the worker.
@@ -115,7 +116,11 @@ fn describe() {
     );
     describe_counter!(
         "jobsync_notifications_published_total",
-        "Messages the relay published and the broker confirmed, by event."
+        "Notifications to units the relay published and the broker confirmed, by event."
+    );
+    describe_counter!(
+        "jobsync_events_published_total",
+        "Lifecycle events the relay published to the events exchange and the broker confirmed, by event."
     );
     describe_counter!(
         "jobsync_expired_total",
@@ -123,7 +128,7 @@ fn describe() {
     );
     describe_counter!(
         "jobsync_cpr_redactions_total",
-        "CPR numbers replaced by [CPR] in outbound views."
+        "CPR numbers replaced by [CPR] in outbound views, counted once committed."
     );
     describe_counter!(
         "jobsync_broker_reconnects_total",
@@ -136,6 +141,9 @@ fn describe() {
         "mediationlog.updated",
     ] {
         metrics::counter!("jobsync_notifications_published_total", "event" => event).increment(0);
+    }
+    for event in Lifecycle::ALL {
+        metrics::counter!("jobsync_events_published_total", "event" => event.as_str()).increment(0);
     }
     metrics::counter!("jobsync_expired_total").increment(0);
     metrics::counter!("jobsync_cpr_redactions_total").increment(0);

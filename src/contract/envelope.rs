@@ -143,10 +143,12 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
         }
     }
     if let Some(ct) = wire.datacontenttype.as_deref() {
-        if ct != "application/json" {
+        if !is_json_media_type(ct) {
             return Err(Rejection::schema(
                 "datacontenttype",
-                format_args!("{ct:?} is not \"application/json\""),
+                format_args!(
+                    "{ct:?} is not the media type application/json (parameters such as \"; charset=utf-8\" may follow it)"
+                ),
             ));
         }
     }
@@ -161,6 +163,16 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
         subject: wire.subject,
         data,
     })
+}
+
+/// Whether `ct` is the media type `application/json`, with or without
+/// parameters (section 3): the type and subtype compare without regard to
+/// case (RFC 9110 8.3.1), white space may stand before the `;`.
+fn is_json_media_type(ct: &str) -> bool {
+    let essence = ct.split_once(';').map_or(ct, |(essence, _)| essence);
+    essence
+        .trim_end_matches([' ', '\t'])
+        .eq_ignore_ascii_case("application/json")
 }
 
 /// Rejects, before the parser sees it, what it would take but is no JSON
@@ -261,6 +273,33 @@ mod tests {
         let env = parse(body.as_bytes()).unwrap();
         assert_eq!(env.id, "m1");
         assert_eq!(env.kind, InboundType::JobOrderSnapshot);
+    }
+
+    #[test]
+    fn datacontenttype_is_application_json_with_or_without_parameters() {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+            "Application/JSON",
+            "application/json ; charset=utf-8",
+        ] {
+            assert!(is_json_media_type(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "text/plain",
+            "application/jsonx",
+            "application/json+x; a=b",
+            " application/json",
+            "application/cloudevents+json",
+        ] {
+            assert!(!is_json_media_type(bad), "{bad}");
+        }
+        let body = r#"{"specversion":"1.0","id":"m1","source":"/dfdg","type":"dk.dfdg.joborder.snapshot","datacontenttype":"text/plain","data":{}}"#;
+        let r = parse(body.as_bytes()).unwrap_err();
+        assert_eq!(r.code, ErrorCode::SchemaInvalid);
+        assert!(r.message.starts_with("datacontenttype: "), "{r}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The employer's contact person: a name and at least one of e-mail / phone.
 
+use super::cpr;
 use super::rejection::{ErrorCode, Rejection};
 use super::text;
 use crate::contract::joborder as wire;
@@ -17,9 +18,6 @@ impl Email {
                 format!("{field}: {value:?} is not an e-mail address ({why})"),
             )
         };
-        if value.chars().count() > 254 {
-            return Err(bad("longer than 254 characters"));
-        }
         // White space as Unicode and as the schema's `\s` read it: the byte
         // order mark is no letter of an address either.
         if value.chars().any(|c| c.is_whitespace() || c == '\u{feff}') {
@@ -81,6 +79,7 @@ pub struct Contact {
 
 impl Contact {
     pub fn parse(field: &str, wire: &wire::Contact) -> Result<Contact, Rejection> {
+        Contact::check_shape(field, wire)?;
         let name = match wire.name.as_deref() {
             Some(name) if !super::text::is_blank(name) => name,
             _ => {
@@ -90,35 +89,64 @@ impl Contact {
                 ))
             }
         };
-        text::bounded(&format!("{field}.name"), name, 1, 200)?;
         if wire.email.is_none() && wire.phone.is_none() {
             return Err(Rejection::new(
                 ErrorCode::ContactMissing,
                 format!("{field}: a contact person needs an e-mail address or a phone number"),
             ));
         }
-        // A NUL is a schema fault in any text (it cannot be stored), before
-        // the finer judgement of what an address or a number looks like.
+        let email = wire
+            .email
+            .as_deref()
+            .map(|e| Email::parse(&format!("{field}.email"), e))
+            .transpose()?;
+        let phone = wire
+            .phone
+            .as_deref()
+            .map(|p| Phone::parse(&format!("{field}.phone"), p))
+            .transpose()?;
+        // An address or a number cannot be redacted without breaking it
+        // (section 5.3), so one that holds a CPR number is refused here.
         for (what, value) in [("email", &wire.email), ("phone", &wire.phone)] {
-            if let Some(v) = value {
-                text::no_nul(&format!("{field}.{what}"), v)?;
+            if value.as_deref().is_some_and(cpr::contains) {
+                return Err(Rejection::beyond_schema(
+                    ErrorCode::ContactCpr,
+                    format!(
+                        "{field}.{what}: contains a CPR number; a contact's {} must not carry one",
+                        if what == "email" {
+                            "e-mail address"
+                        } else {
+                            "phone number"
+                        }
+                    ),
+                ));
             }
         }
         Ok(Contact {
             name: name.to_owned(),
-            email: wire
-                .email
-                .as_deref()
-                .map(|e| Email::parse(&format!("{field}.email"), e))
-                .transpose()?,
-            phone: wire
-                .phone
-                .as_deref()
-                .map(|p| Phone::parse(&format!("{field}.phone"), p))
-                .transpose()?,
+            email,
+            phone,
         })
     }
+
+    /// The shape rules of a contact (`schema.invalid`): a name of at most
+    /// 200 characters, an e-mail address of at most 254, and no NUL
+    /// character in any of its texts (it cannot be stored) — judged before
+    /// what an address or a number looks like (section 4.3).
+    pub fn check_shape(field: &str, wire: &wire::Contact) -> Result<(), Rejection> {
+        text::bounded_opt(&format!("{field}.name"), wire.name.as_deref(), NAME_MAX)?;
+        text::bounded_opt(&format!("{field}.email"), wire.email.as_deref(), EMAIL_MAX)?;
+        if let Some(phone) = &wire.phone {
+            text::no_nul(&format!("{field}.phone"), phone)?;
+        }
+        Ok(())
+    }
 }
+
+/// Longest contact name accepted, in characters.
+pub const NAME_MAX: usize = 200;
+/// Longest e-mail address accepted, in characters.
+pub const EMAIL_MAX: usize = 254;
 
 #[cfg(test)]
 mod tests {

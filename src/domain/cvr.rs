@@ -14,12 +14,7 @@ const WEIGHTS: [u32; 8] = [2, 7, 6, 5, 4, 3, 2, 1];
 impl Cvr {
     /// Validates `value` read from `field`.
     pub fn parse(field: &str, value: &str) -> Result<Cvr, Rejection> {
-        if value.len() != 8 || !value.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Rejection::schema(
-                field,
-                format_args!("{value:?} is not a CVR number (exactly 8 digits)"),
-            ));
-        }
+        Cvr::check_shape(field, value)?;
         let sum: u32 = value
             .bytes()
             .zip(WEIGHTS)
@@ -32,6 +27,17 @@ impl Cvr {
             ));
         }
         Ok(Cvr(value.to_owned()))
+    }
+
+    /// The shape rule (`schema.invalid`): exactly 8 digits.
+    pub fn check_shape(field: &str, value: &str) -> Result<(), Rejection> {
+        if value.len() != 8 || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Rejection::schema(
+                field,
+                format_args!("{value:?} is not a CVR number (exactly 8 digits)"),
+            ));
+        }
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {

@@ -110,16 +110,16 @@ pub fn order_changes(
                 view: revoked(RevokeReason::HandedOver),
             });
         }
-        let unshared: Vec<Unit> = b
+        // One revocation per unit, never one for several: a system serving
+        // several units from one queue must see which of them lost access.
+        for unit in b
             .shared
             .iter()
             .filter(|u| !shared.contains(*u) && *u != responsible)
-            .cloned()
-            .collect();
-        if !unshared.is_empty() {
+        {
             out.push(Notification {
                 event: Event::JobOrderRevoked,
-                recipients: unshared,
+                recipients: vec![unit.clone()],
                 view: revoked(RevokeReason::Unshared),
             });
         }
@@ -176,6 +176,14 @@ pub enum Lifecycle {
 }
 
 impl Lifecycle {
+    pub const ALL: [Lifecycle; 5] = [
+        Lifecycle::Created,
+        Lifecycle::Closed,
+        Lifecycle::Reopened,
+        Lifecycle::HandedOver,
+        Lifecycle::Expired,
+    ];
+
     /// The routing key on the events exchange (and the event name).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -45,15 +45,32 @@ pub enum ChangedBy {
 impl ChangedBy {
     /// Validates a wire `changed_by` read from `field`.
     pub fn from_wire(field: &str, w: &wire::ChangedBy) -> Result<ChangedBy, Rejection> {
+        let by = ChangedBy::shaped(field, w)?;
+        by.check_municipality(field)?;
+        Ok(by)
+    }
+
+    /// A `changed_by` of the right shape (`schema.invalid` otherwise), its
+    /// unit's municipality judged later by [`ChangedBy::check_municipality`].
+    pub fn shaped(field: &str, w: &wire::ChangedBy) -> Result<ChangedBy, Rejection> {
         Ok(match w {
             wire::ChangedBy::Employer => ChangedBy::Employer,
             wire::ChangedBy::System => ChangedBy::System,
-            wire::ChangedBy::Unit { unit } => ChangedBy::Unit(Unit::parse(
+            wire::ChangedBy::Unit { unit } => ChangedBy::Unit(Unit::shaped(
                 &format!("{field}.unit"),
                 &unit.kind,
                 &unit.code,
             )?),
         })
+    }
+
+    /// `unit.unknown_municipality` when a jobcentre of no municipality made
+    /// the change.
+    pub fn check_municipality(&self, field: &str) -> Result<(), Rejection> {
+        match self {
+            ChangedBy::Unit(u) => u.check_municipality(&format!("{field}.unit")),
+            _ => Ok(()),
+        }
     }
 
     /// The unit, when a unit made the change.
@@ -154,8 +171,11 @@ impl JobOrder {
         w: &wire::JobOrderData,
         subject: Option<&str>,
     ) -> Result<JobOrder, Rejection> {
+        // Section 4.3: every shape rule first (`schema.invalid`), then each
+        // field's own rule in the order of the table in 4.1.
         let id = parse_order_id(&w.job_order_id, subject)?;
         let version = parse_version(w.version)?;
+        bounded_opt("data.request_id", w.request_id.as_deref(), 100)?;
         let origin = match w.origin.as_str() {
             "jobag" => Origin::JobAg,
             "unit" => Origin::Unit,
@@ -166,13 +186,12 @@ impl JobOrder {
                 ))
             }
         };
-        let changed_by = ChangedBy::from_wire("data.changed_by", &w.changed_by)?;
-        bounded_opt("data.request_id", w.request_id.as_deref(), 100)?;
+        let changed_by = ChangedBy::shaped("data.changed_by", &w.changed_by)?;
         bounded("data.title", &w.title, 1, 100)?;
         bounded("data.occupation.name", &w.occupation.name, 1, 200)?;
         bounded_opt("data.occupation.alias", w.occupation.alias.as_deref(), 200)?;
         bounded_opt("data.occupation.code", w.occupation.code.as_deref(), 50)?;
-        bounded("data.employer.name", &w.employer.name, 1, 300)?;
+        Cvr::check_shape("data.employer.cvr", &w.employer.cvr)?;
         if let Some(p) = &w.employer.p_number {
             if p.len() != 10 || !p.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(Rejection::schema(
@@ -181,7 +200,11 @@ impl JobOrder {
                 ));
             }
         }
-        let responsible_unit = Unit::parse(
+        bounded("data.employer.name", &w.employer.name, 1, 300)?;
+        if let Some(c) = &w.contact {
+            Contact::check_shape("data.contact", c)?;
+        }
+        let responsible_unit = Unit::shaped(
             "data.responsible_unit",
             &w.responsible_unit.kind,
             &w.responsible_unit.code,
@@ -207,7 +230,6 @@ impl JobOrder {
             w.descriptions.working_hours.as_deref(),
             5000,
         )?;
-        bounded_opt("data.status_comment", w.status_comment.as_deref(), 5000)?;
         let positions = match w.positions {
             None => None,
             Some(p) if (1..=i64::from(i32::MAX)).contains(&p) => Some(p as i32),
@@ -228,18 +250,21 @@ impl JobOrder {
             .as_deref()
             .map(|d| parse_date("data.mediation_deadline", d))
             .transpose()?;
+        Status::check_shape(&w.status, w.status_reason.as_deref())?;
+        bounded_opt("data.status_comment", w.status_comment.as_deref(), 5000)?;
+        super::sharing::check_shape(&w.sharing)?;
         let created_at = parse_timestamp("data.created_at", &w.created_at)?;
         let updated_at = parse_timestamp("data.updated_at", &w.updated_at)?;
-        let status = Status::parse(&w.status, w.status_reason.as_deref())?;
-        // Unit codes, enumerations and shapes first (schema.invalid and
-        // unit.unknown_municipality), then the rules with codes of their own.
-        let sharing_units = super::sharing::parse_units(&w.sharing)?;
+
+        // Each field's own rule, in the table's order.
+        changed_by.check_municipality("data.changed_by")?;
         let cvr = Cvr::parse("data.employer.cvr", &w.employer.cvr)?;
         let contact = w
             .contact
             .as_ref()
             .map(|c| Contact::parse("data.contact", c))
             .transpose()?;
+        responsible_unit.check_municipality("data.responsible_unit")?;
         if w.continuous && (positions.is_some() || expected_start.is_some()) {
             let field = if positions.is_some() {
                 "data.positions"
@@ -259,6 +284,8 @@ impl JobOrder {
                 "data.positions: an order that is not continuous needs a number of positions",
             ));
         }
+        let status = Status::parse(&w.status, w.status_reason.as_deref())?;
+        let sharing_units = super::sharing::parse_units(&w.sharing)?;
         let sharing = Sharing::new(&w.sharing.scope, sharing_units, &responsible_unit)?;
         let wire = canonical(w, id, created_at, updated_at);
         Ok(JobOrder {
@@ -355,6 +382,10 @@ pub struct Timeline {
     /// Since when `coordinator_allowed` has its current value: `updated_at`
     /// of the version that changed it, `created_at` when never changed.
     pub coordinator_allowed_since: DateTime<Utc>,
+    /// Since when the responsible unit has been responsible: `updated_at` of
+    /// the handover version, `created_at` when never handed over (or when
+    /// the first version jobsync saw already named it).
+    pub responsible_since: DateTime<Utc>,
 }
 
 impl Timeline {
@@ -375,9 +406,15 @@ impl Timeline {
             Some(_) => order.updated_at,
             None => order.created_at,
         };
+        let responsible_since = match stored {
+            Some(s) if s.responsible_unit == order.responsible_unit => s.timeline.responsible_since,
+            Some(_) => order.updated_at,
+            None => order.created_at,
+        };
         Timeline {
             closed_at,
             coordinator_allowed_since,
+            responsible_since,
         }
     }
 }
@@ -504,12 +541,13 @@ pub fn decide(stored: Option<&StoredOrder>, order: &JobOrder, context: Context) 
                 ),
             ));
         }
-        // The coordinator is not changed on handover: the new unit must
-        // appoint one other than the one in place now.
-        let previous = stored.coordinator_id.clone();
+        // The coordinator is not changed on handover: the handover version is
+        // made by the unit handing over, so the coordinator it names is the
+        // old unit's (whatever versions were skipped), and the new unit must
+        // appoint another than that one.
         return Decision::Apply(Applied {
-            coordinator_reassignment_needed: !names_another(new_coordinator, previous.as_deref()),
-            handover_coordinator_id: previous,
+            coordinator_reassignment_needed: true,
+            handover_coordinator_id: new_coordinator.map(str::to_owned),
             handed_over_from: Some(stored.responsible_unit.clone()),
             timeline: Timeline::after(Some(stored), order),
         });
@@ -716,6 +754,200 @@ mod tests {
             panic!()
         };
         assert!(!a4.coordinator_reassignment_needed);
+    }
+
+    #[test]
+    fn the_flag_is_judged_by_the_coordinator_the_handover_version_names() {
+        // v1 names c-1; v2 (never seen here) named c-2; v3 hands over, made by
+        // the unit handing over, still naming c-2.
+        let s1 = stored(&order(1, |_| {}));
+        let with = |v, coordinator: &str| {
+            let coordinator = coordinator.to_owned();
+            order(v, move |d| {
+                d["responsible_unit"] = json!({"type": "jobcenter", "code": "10100"});
+                d["coordinator"] = json!({"id": coordinator, "name": "N"});
+            })
+        };
+        let v3 = with(3, "c-2");
+        let Decision::Apply(a3) = decide(Some(&s1), &v3, Context::default()) else {
+            panic!()
+        };
+        assert!(a3.coordinator_reassignment_needed, "raised by the handover");
+        let s3 = StoredOrder::after(&v3, &a3);
+        let v4 = with(4, "c-2");
+        let Decision::Apply(a4) = decide(Some(&s3), &v4, Context::default()) else {
+            panic!()
+        };
+        assert!(
+            a4.coordinator_reassignment_needed,
+            "c-2 is the handover version's own coordinator, not a new one"
+        );
+        let s4 = StoredOrder::after(&v4, &a4);
+        let v5 = with(5, "c-1");
+        let Decision::Apply(a5) = decide(Some(&s4), &v5, Context::default()) else {
+            panic!()
+        };
+        assert!(
+            !a5.coordinator_reassignment_needed,
+            "c-1 differs from what the handover version named"
+        );
+    }
+
+    /// The code of the first rule `edit` breaks, in the order of 4.3.
+    fn first_fault(edit: impl FnOnce(&mut serde_json::Value)) -> ErrorCode {
+        let mut data = json!({
+            "job_order_id": ID, "version": 2, "origin": "unit",
+            "changed_by": {"kind": "unit", "unit": {"type": "jobcenter", "code": "15300"}},
+            "title": "Lagermedarbejder", "occupation": {"name": "Lagermedarbejder"},
+            "employer": {"cvr": "10150817", "name": "Brøndby Lager ApS"},
+            "contact": {"name": "Jens", "email": "jens@lager.dk"},
+            "responsible_unit": {"type": "jobcenter", "code": "15300"},
+            "coordinator": {"id": "c-1", "name": "Åse"}, "coordinator_allowed": true,
+            "descriptions": {"tasks": "Pluk og pak."}, "continuous": false, "positions": 1,
+            "status": "open",
+            "sharing": {"scope": "selected", "units": [{"type": "jobcenter", "code": "16700"}]},
+            "created_at": "2026-11-20T08:00:00Z", "updated_at": "2026-11-20T08:00:00Z"
+        });
+        edit(&mut data);
+        parse(&data.to_string(), Some(ID)).unwrap_err().code
+    }
+
+    #[test]
+    fn every_shape_comes_first_then_each_field_rule_in_the_order_of_the_table() {
+        use ErrorCode::*;
+        // Two faults each; the first in the order of section 4.3 wins.
+        type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+        let cases: Vec<(&str, ErrorCode, Edit)> = vec![
+            (
+                "bad reason value + bad sharing unit code",
+                SchemaInvalid,
+                Box::new(|d| {
+                    d["status_reason"] = "enough_referrals".into();
+                    d["sharing"]["units"][0]["code"] = "16a00".into();
+                }),
+            ),
+            (
+                "reason not fitting + bad sharing unit code",
+                SchemaInvalid,
+                Box::new(|d| {
+                    d["status"] = "closed".into();
+                    d["sharing"]["units"][0]["code"] = "16a00".into();
+                }),
+            ),
+            (
+                "unknown scope + bad CVR",
+                SchemaInvalid,
+                Box::new(|d| {
+                    d["sharing"]["scope"] = "everyone".into();
+                    d["employer"]["cvr"] = "10150818".into();
+                }),
+            ),
+            (
+                "unknown scope + bad e-mail",
+                SchemaInvalid,
+                Box::new(|d| {
+                    d["sharing"]["scope"] = "everyone".into();
+                    d["contact"]["email"] = "jens".into();
+                }),
+            ),
+            (
+                "e-mail over 254 + bad CVR",
+                SchemaInvalid,
+                Box::new(|d| {
+                    d["contact"]["email"] = format!("{}@lager.dk", "j".repeat(250)).into();
+                    d["employer"]["cvr"] = "10150818".into();
+                }),
+            ),
+            (
+                "changed_by municipality + bad CVR",
+                UnitUnknownMunicipality,
+                Box::new(|d| {
+                    d["changed_by"]["unit"]["code"] = "99900".into();
+                    d["employer"]["cvr"] = "10150818".into();
+                }),
+            ),
+            (
+                "bad CVR + bad e-mail",
+                CvrChecksum,
+                Box::new(|d| {
+                    d["employer"]["cvr"] = "10150818".into();
+                    d["contact"]["email"] = "jens".into();
+                }),
+            ),
+            (
+                "bad e-mail + responsible municipality",
+                ContactEmail,
+                Box::new(|d| {
+                    d["contact"]["email"] = "jens".into();
+                    d["responsible_unit"]["code"] = "99900".into();
+                }),
+            ),
+            (
+                "CPR in the phone + positions",
+                ContactCpr,
+                Box::new(|d| {
+                    d["contact"]["phone"] = "+0101901234".into();
+                    d["positions"] = serde_json::Value::Null;
+                }),
+            ),
+            (
+                "positions + reason",
+                PositionsContinuous,
+                Box::new(|d| {
+                    d["continuous"] = true.into();
+                    d["status"] = "closed".into();
+                }),
+            ),
+            (
+                "reason + sharing municipality",
+                StatusReason,
+                Box::new(|d| {
+                    d["status"] = "closed".into();
+                    d["sharing"]["units"][0]["code"] = "99900".into();
+                }),
+            ),
+            (
+                "sharing municipality + bad CVR",
+                CvrChecksum,
+                Box::new(|d| {
+                    d["sharing"]["units"][0]["code"] = "99900".into();
+                    d["employer"]["cvr"] = "10150818".into();
+                }),
+            ),
+            (
+                "sharing municipality + duplicate unit",
+                UnitUnknownMunicipality,
+                Box::new(|d| {
+                    d["sharing"]["units"] = json!([
+                        {"type": "jobcenter", "code": "99900"},
+                        {"type": "jobcenter", "code": "16700"},
+                        {"type": "jobcenter", "code": "16700"}
+                    ]);
+                }),
+            ),
+        ];
+        for (what, code, edit) in cases {
+            assert_eq!(first_fault(edit), code, "{what}");
+        }
+    }
+
+    #[test]
+    fn an_address_or_a_number_with_a_cpr_number_is_refused_and_identifiers_are_free() {
+        assert_eq!(
+            first_fault(|d| d["contact"]["email"] = "0101901234@lager.dk".into()),
+            ErrorCode::ContactCpr
+        );
+        assert_eq!(
+            first_fault(|d| d["contact"]["phone"] = "+0101901234".into()),
+            ErrorCode::ContactCpr
+        );
+        let o = order(1, |d| {
+            d["request_id"] = "010190-1234".into();
+            d["coordinator"]["id"] = "0101901234".into();
+            d["occupation"]["code"] = "010190-1234".into();
+            d["employer"]["p_number"] = "0101901234".into();
+        });
+        assert_eq!(o.request_id.as_deref(), Some("010190-1234"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! section 4.2 that can be checked on its own, and the rules that compare it
 //! with the stored log and its order ([`decide`]).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -123,8 +123,16 @@ impl MediationLog {
                 ));
             }
         }
-        // A CPR number as person_ref has its own code and is checked last, so
-        // that a log with another fault is rejected for that fault.
+        // Section 4.3: every shape first, then the units' municipalities,
+        // then a CPR number as person_ref, so that a log with another fault
+        // is rejected for that fault.
+        for (i, e) in entries.iter().enumerate() {
+            let field = format!("data.entries[{i}]");
+            e.registered_by
+                .check_municipality(&format!("{field}.registered_by"))?;
+            e.status_changed_by
+                .check_municipality(&format!("{field}.status_changed_by"))?;
+        }
         for (i, e) in entries.iter().enumerate() {
             if cpr::contains(&e.person_ref) {
                 return Err(Rejection::beyond_schema(
@@ -177,11 +185,13 @@ pub fn canonical(
 }
 
 impl Entry {
+    /// An entry of the right shape; its units' municipalities are judged
+    /// once every entry's shape has passed.
     fn try_from_wire(field: &str, w: &wire::Entry) -> Result<Entry, Rejection> {
         let f = |name: &str| format!("{field}.{name}");
         let mediation_id = parse_uuid(&f("mediation_id"), &w.mediation_id)?;
         bounded(&f("person_ref"), &w.person_ref, 1, PERSON_REF_MAX)?;
-        let registered_by = Unit::parse(
+        let registered_by = Unit::shaped(
             &f("registered_by"),
             &w.registered_by.kind,
             &w.registered_by.code,
@@ -197,8 +207,7 @@ impl Entry {
             )
         })?;
         let status_changed_at = parse_timestamp(&f("status_changed_at"), &w.status_changed_at)?;
-        let status_changed_by =
-            ChangedBy::from_wire(&f("status_changed_by"), &w.status_changed_by)?;
+        let status_changed_by = ChangedBy::shaped(&f("status_changed_by"), &w.status_changed_by)?;
         bounded_opt(&f("note"), w.note.as_deref(), NOTE_MAX)?;
         Ok(Entry {
             mediation_id,
@@ -278,42 +287,62 @@ pub enum FormerRole {
     Shared,
 }
 
+/// When a unit held a role it no longer has: from `since` until `until`
+/// (`updated_at` of the versions that gave and took it; over several such
+/// spells, the first start and the last end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spell {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
 /// What of the stored job order the rules of section 4.2 need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderFacts {
     pub responsible_unit: Unit,
-    pub shared_with: BTreeSet<Unit>,
+    /// The units the order is shared with, each with when it gained access.
+    pub shared_with: BTreeMap<Unit, DateTime<Utc>>,
     pub status: StatusKind,
     pub coordinator_allowed: bool,
     /// `updated_at` of the stored version: facts about later times may still
     /// be on their way in a newer version.
     pub updated_at: DateTime<Utc>,
     pub timeline: Timeline,
-    /// Units that lost a role on the order, and when.
-    pub former: HashMap<(Unit, FormerRole), DateTime<Utc>>,
+    /// Units that lost a role on the order, and when they held it.
+    pub former: HashMap<(Unit, FormerRole), Spell>,
 }
 
 impl OrderFacts {
     fn had_role_at(&self, unit: &Unit, role: FormerRole, at: DateTime<Utc>) -> bool {
         self.former
             .get(&(unit.clone(), role))
-            .is_some_and(|&until| until > at)
+            .is_some_and(|spell| spell.since <= at && at < spell.until)
     }
 
     /// Whether `unit` could put a candidate forward at `at`: responsible or
-    /// shared with then.
+    /// shared with then — after it gained access, before it lost it.
     fn could_register(&self, unit: &Unit, at: DateTime<Utc>) -> bool {
-        unit == &self.responsible_unit
-            || self.shared_with.contains(unit)
+        self.is_responsible_at(unit, at)
+            || self.shared_with.get(unit).is_some_and(|&since| since <= at)
             || self.had_role_at(unit, FormerRole::Shared, at)
+    }
+
+    /// Whether `unit` was the responsible unit at `at`.
+    fn is_responsible_at(&self, unit: &Unit, at: DateTime<Utc>) -> bool {
+        (unit == &self.responsible_unit && self.timeline.responsible_since <= at)
             || self.had_role_at(unit, FormerRole::Responsible, at)
     }
 
     /// Whether `by` was the responsible unit at `at`.
     fn responsible_at(&self, by: &ChangedBy, at: DateTime<Utc>) -> bool {
-        by.unit().is_some_and(|u| {
-            u == &self.responsible_unit || self.had_role_at(u, FormerRole::Responsible, at)
-        })
+        by.unit().is_some_and(|u| self.is_responsible_at(u, at))
+    }
+
+    /// Whether the employer allowed a coordinator at `at`, when known: the
+    /// stored setting holds from when it took its value on; before that it
+    /// is not known here, and the rules that depend on it are not judged.
+    fn coordinator_allowed_at(&self, at: DateTime<Utc>) -> Option<bool> {
+        (at >= self.timeline.coordinator_allowed_since).then_some(self.coordinator_allowed)
     }
 }
 
@@ -413,77 +442,48 @@ fn check(
         )));
     }
     let responsible = &order.responsible_unit;
-    let since = order.timeline.coordinator_allowed_since;
     let mut changes = Vec::new();
     for (i, e) in log.entries.iter().enumerate() {
         let field = format!("data.entries[{i}]");
         let before = stored.entries.get(&e.mediation_id).map(|s| s.status);
-        match before {
-            None => {
-                let closed_before = order.status == StatusKind::Closed
-                    && order
-                        .timeline
-                        .closed_at
-                        .is_none_or(|closed| e.registered_at >= closed);
-                if closed_before {
-                    return Err(Fault::AsOf(Rejection::beyond_schema(
+        if before.is_none() {
+            let closed_before = order.status == StatusKind::Closed
+                && order
+                    .timeline
+                    .closed_at
+                    .is_none_or(|closed| e.registered_at >= closed);
+            if closed_before {
+                return Err(Fault::AsOf(Rejection::beyond_schema(
                         ErrorCode::MediationOrderClosed,
                         format!(
                             "{field}: new entry {} put forward by {} on job order {}, which is closed",
                             e.mediation_id, e.registered_by, log.job_order_id
                         ),
                     ), e.registered_at));
-                }
-                if !order.could_register(&e.registered_by, e.registered_at) {
-                    return Err(Fault::AsOf(Rejection::beyond_schema(
+            }
+            if !order.could_register(&e.registered_by, e.registered_at) {
+                return Err(Fault::AsOf(Rejection::beyond_schema(
                         ErrorCode::MediationUnitNotShared,
                         format!(
-                            "{field}.registered_by: {} is neither the responsible unit ({responsible}) nor a unit job order {} is shared with, so it cannot put candidate {} forward",
-                            e.registered_by, log.job_order_id, e.mediation_id
+                            "{field}.registered_by: {} was neither the responsible unit ({responsible}) nor a unit job order {} was shared with when it put candidate {} forward ({}), so it could not",
+                            e.registered_by, log.job_order_id, e.mediation_id, canonical_timestamp(e.registered_at)
                         ),
                     ), e.registered_at));
-                }
-                if !order.coordinator_allowed
-                    && e.status == EntryStatus::AwaitingApproval
-                    && e.status_changed_at >= since
-                {
-                    return Err(Fault::AsOf(Rejection::beyond_schema(
+            }
+            if e.status == EntryStatus::AwaitingApproval
+                && order.coordinator_allowed_at(e.status_changed_at) == Some(false)
+            {
+                return Err(Fault::AsOf(Rejection::beyond_schema(
                         ErrorCode::MediationCoordinatorNotAllowed,
                         format!(
                             "{field}.status: new entry {} awaits approval, but the employer opted out of a coordinator (coordinator_allowed is false), so it starts as available_to_company",
                             e.mediation_id
                         ),
                     ), e.status_changed_at));
-                }
-                if order.coordinator_allowed
-                    && e.status == EntryStatus::AvailableToCompany
-                    && e.status_changed_at >= since
-                    && !order.responsible_at(&e.status_changed_by, e.status_changed_at)
-                {
-                    return Err(Fault::AsOf(Rejection::beyond_schema(
-                        ErrorCode::MediationApprovalNotByResponsible,
-                        format!(
-                            "{field}.status: new entry {} skips approval: with a coordinator (coordinator_allowed is true) it starts as awaiting_approval unless the responsible unit {responsible} approved it, but {} made it available_to_company",
-                            e.mediation_id,
-                            describe(&e.status_changed_by)
-                        ),
-                    ), e.status_changed_at));
-                }
             }
-            Some(EntryStatus::AwaitingApproval)
-                if e.status == EntryStatus::AvailableToCompany
-                    && !order.responsible_at(&e.status_changed_by, e.status_changed_at) =>
-            {
-                return Err(Fault::AsOf(Rejection::beyond_schema(
-                    ErrorCode::MediationApprovalNotByResponsible,
-                    format!(
-                        "{field}.status_changed_by: {} approved entry {}, but only the responsible unit {responsible} approves a candidate",
-                        describe(&e.status_changed_by),
-                        e.mediation_id
-                    ),
-                ), e.status_changed_at));
-            }
-            Some(_) => {}
+        }
+        if e.status == EntryStatus::AvailableToCompany && before != Some(e.status) {
+            check_approval(order, &field, e, before)?;
         }
         if before != Some(e.status) {
             changes.push(StatusChange {
@@ -496,6 +496,60 @@ fn check(
         }
     }
     Ok(changes)
+}
+
+/// Section 4.2: a move of entry `e` (at `field`) into
+/// `available_to_company` from `before` (`None`: a new entry). While the
+/// employer allows a coordinator it is an approval, which only the
+/// responsible unit makes; without one, an entry still awaiting approval
+/// from before is moved on by the unit that registered it (or the
+/// responsible unit).
+fn check_approval(
+    order: &OrderFacts,
+    field: &str,
+    e: &Entry,
+    before: Option<EntryStatus>,
+) -> Result<(), Fault> {
+    let (at, by) = (e.status_changed_at, &e.status_changed_by);
+    let responsible = &order.responsible_unit;
+    let allowed = match order.coordinator_allowed_at(at) {
+        Some(true) => order.responsible_at(by, at),
+        Some(false) if before == Some(EntryStatus::AwaitingApproval) => {
+            by.unit() == Some(&e.registered_by) || order.responsible_at(by, at)
+        }
+        _ => true,
+    };
+    if allowed {
+        return Ok(());
+    }
+    let message = match (order.coordinator_allowed_at(at), before) {
+        (Some(false), _) => format!(
+            "{field}.status_changed_by: {} moved entry {} on from awaiting_approval; with no coordinator (coordinator_allowed is false) only the unit that registered it ({}) or the responsible unit {responsible} does",
+            describe(by),
+            e.mediation_id,
+            e.registered_by
+        ),
+        (_, None) => format!(
+            "{field}.status: new entry {} skips approval: with a coordinator (coordinator_allowed is true) it starts as awaiting_approval unless the responsible unit {responsible} approved it, but {} made it available_to_company",
+            e.mediation_id,
+            describe(by)
+        ),
+        (_, Some(EntryStatus::AwaitingApproval)) => format!(
+            "{field}.status_changed_by: {} approved entry {}, but only the responsible unit {responsible} approves a candidate",
+            describe(by),
+            e.mediation_id
+        ),
+        (_, Some(from)) => format!(
+            "{field}.status_changed_by: {} moved entry {} from {} back to available_to_company, which is an approval while the employer allows a coordinator (coordinator_allowed is true); only the responsible unit {responsible} approves a candidate",
+            describe(by),
+            e.mediation_id,
+            from.as_str()
+        ),
+    };
+    Err(Fault::AsOf(
+        Rejection::beyond_schema(ErrorCode::MediationApprovalNotByResponsible, message),
+        at,
+    ))
 }
 
 fn describe(by: &ChangedBy) -> String {
@@ -547,13 +601,18 @@ mod tests {
     fn order() -> OrderFacts {
         OrderFacts {
             responsible_unit: Unit::parse("u", "jobcenter", "15300").unwrap(),
-            shared_with: [Unit::parse("u", "akasse", "1234").unwrap()].into(),
+            shared_with: [(
+                Unit::parse("u", "akasse", "1234").unwrap(),
+                at("2026-11-20T08:00:00Z"),
+            )]
+            .into(),
             status: StatusKind::Open,
             coordinator_allowed: true,
             updated_at: at("2026-11-22T10:00:00Z"),
             timeline: Timeline {
                 closed_at: None,
                 coordinator_allowed_since: at("2026-11-20T08:00:00Z"),
+                responsible_since: at("2026-11-20T08:00:00Z"),
             },
             former: HashMap::new(),
         }
@@ -700,6 +759,117 @@ mod tests {
     }
 
     #[test]
+    fn every_move_into_available_to_company_is_an_approval_while_a_coordinator_is_allowed() {
+        for from in ["withdrawn", "hired", "not_hired"] {
+            let s = StoredLog::after(&log(1, vec![entry(A, from, akasse())]));
+            for by in [
+                akasse(),
+                json!({"kind": "employer"}),
+                json!({"kind": "system"}),
+            ] {
+                let back = log(2, vec![entry(A, "available_to_company", by.clone())]);
+                assert_eq!(
+                    rejected(decide(Some(&s), &order(), &back)),
+                    ErrorCode::MediationApprovalNotByResponsible,
+                    "{from} back by {by}"
+                );
+            }
+            let by_responsible = log(2, vec![entry(A, "available_to_company", responsible())]);
+            assert!(
+                matches!(
+                    decide(Some(&s), &order(), &by_responsible),
+                    LogDecision::Apply(_)
+                ),
+                "{from} back by the responsible unit"
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_coordinator_the_registering_unit_moves_on_an_entry_awaiting_approval() {
+        let no_coordinator = OrderFacts {
+            coordinator_allowed: false,
+            ..order()
+        };
+        let s = StoredLog::after(&log(1, vec![entry(A, "awaiting_approval", akasse())]));
+        let by_registrant = log(2, vec![entry(A, "available_to_company", akasse())]);
+        assert!(matches!(
+            decide(Some(&s), &no_coordinator, &by_registrant),
+            LogDecision::Apply(_)
+        ));
+        let by_responsible = log(2, vec![entry(A, "available_to_company", responsible())]);
+        assert!(matches!(
+            decide(Some(&s), &no_coordinator, &by_responsible),
+            LogDecision::Apply(_)
+        ));
+        let by_employer = log(
+            2,
+            vec![entry(
+                A,
+                "available_to_company",
+                json!({"kind": "employer"}),
+            )],
+        );
+        assert_eq!(
+            rejected(decide(Some(&s), &no_coordinator, &by_employer)),
+            ErrorCode::MediationApprovalNotByResponsible
+        );
+        // Back from withdrawn needs no approval without a coordinator.
+        let withdrawn = StoredLog::after(&log(1, vec![entry(A, "withdrawn", akasse())]));
+        assert!(matches!(
+            decide(Some(&withdrawn), &no_coordinator, &by_registrant),
+            LogDecision::Apply(_)
+        ));
+    }
+
+    #[test]
+    fn an_entry_made_before_its_unit_gained_access_is_not_shared() {
+        // The a-kasse was shared with at 08:30 on the 22nd; the entry is
+        // from 09:00 (accepted) or 08:00 (before it could see the order).
+        let mut shared_late = order();
+        let akasse_unit = Unit::parse("u", "akasse", "1234").unwrap();
+        shared_late
+            .shared_with
+            .insert(akasse_unit.clone(), at("2026-11-22T08:30:00Z"));
+        let v1 = log(1, vec![entry(A, "awaiting_approval", akasse())]);
+        assert!(matches!(
+            decide(None, &shared_late, &v1),
+            LogDecision::Apply(_)
+        ));
+        let mut early = entry(A, "awaiting_approval", akasse());
+        early["registered_at"] = "2026-11-22T08:00:00Z".into();
+        early["status_changed_at"] = "2026-11-22T08:00:00Z".into();
+        assert_eq!(
+            rejected(decide(None, &shared_late, &log(1, vec![early.clone()]))),
+            ErrorCode::MediationUnitNotShared
+        );
+        // A former unit likewise: shared 08:30 to 09:30, the entry at 08:00.
+        let mut former = order();
+        former.shared_with.clear();
+        former.former.insert(
+            (akasse_unit, FormerRole::Shared),
+            Spell {
+                since: at("2026-11-22T08:30:00Z"),
+                until: at("2026-11-22T09:30:00Z"),
+            },
+        );
+        assert_eq!(
+            rejected(decide(None, &former, &log(1, vec![early]))),
+            ErrorCode::MediationUnitNotShared
+        );
+        assert!(matches!(decide(None, &former, &v1), LogDecision::Apply(_)));
+        // The responsible unit since a handover at 09:30 had no say at 09:00.
+        let mut handed_late = order();
+        handed_late.timeline.responsible_since = at("2026-11-22T09:30:00Z");
+        let mut own = entry(A, "awaiting_approval", responsible());
+        own["registered_by"] = json!({"type": "jobcenter", "code": "15300"});
+        assert_eq!(
+            rejected(decide(None, &handed_late, &log(1, vec![own]))),
+            ErrorCode::MediationUnitNotShared
+        );
+    }
+
+    #[test]
     fn the_coordinator_setting_decides_where_a_new_entry_starts() {
         let skips = log(1, vec![entry(A, "available_to_company", akasse())]);
         assert_eq!(
@@ -735,6 +905,25 @@ mod tests {
         let r = parse(&twice.to_string(), Some(ORDER)).unwrap_err();
         assert_eq!(r.code, ErrorCode::SchemaInvalid);
         assert!(r.beyond_schema);
+    }
+
+    #[test]
+    fn every_entry_is_checked_for_shape_before_any_unit_or_cpr_rule() {
+        let code = |entries: Vec<Value>| {
+            let data = json!({"job_order_id": ORDER, "version": 1, "entries": entries});
+            parse(&data.to_string(), Some(ORDER)).unwrap_err().code
+        };
+        let mut unknown = entry(A, "awaiting_approval", akasse());
+        unknown["registered_by"] = json!({"type": "jobcenter", "code": "99900"});
+        let mut long_ref = entry(B, "awaiting_approval", akasse());
+        long_ref["person_ref"] = "x".repeat(101).into();
+        assert_eq!(
+            code(vec![unknown.clone(), long_ref]),
+            ErrorCode::SchemaInvalid
+        );
+        let mut cpr = entry(B, "awaiting_approval", akasse());
+        cpr["person_ref"] = "010190-1234".into();
+        assert_eq!(code(vec![cpr, unknown]), ErrorCode::UnitUnknownMunicipality);
     }
 
     #[test]
@@ -777,7 +966,10 @@ mod tests {
         unshared_later.shared_with.clear();
         unshared_later.former.insert(
             (akasse_unit.clone(), FormerRole::Shared),
-            at("2026-11-22T09:30:00Z"),
+            Spell {
+                since: at("2026-11-20T08:00:00Z"),
+                until: at("2026-11-22T09:30:00Z"),
+            },
         );
         assert!(matches!(
             decide(None, &unshared_later, &v1),
@@ -786,7 +978,10 @@ mod tests {
         let mut unshared_before = unshared_later.clone();
         unshared_before.former.insert(
             (akasse_unit, FormerRole::Shared),
-            at("2026-11-22T08:30:00Z"),
+            Spell {
+                since: at("2026-11-20T08:00:00Z"),
+                until: at("2026-11-22T08:30:00Z"),
+            },
         );
         assert_eq!(
             rejected(decide(None, &unshared_before, &v1)),
@@ -799,6 +994,7 @@ mod tests {
             timeline: Timeline {
                 closed_at: None,
                 coordinator_allowed_since: at("2026-11-22T09:30:00Z"),
+                ..order().timeline
             },
             ..order()
         };

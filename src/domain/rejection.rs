@@ -31,6 +31,7 @@ pub enum ErrorCode {
     MediationApprovalNotByResponsible,
     MediationCoordinatorNotAllowed,
     PersonRefCpr,
+    ContactCpr,
 }
 
 impl ErrorCode {
@@ -61,6 +62,7 @@ impl ErrorCode {
         ErrorCode::MediationApprovalNotByResponsible,
         ErrorCode::MediationCoordinatorNotAllowed,
         ErrorCode::PersonRefCpr,
+        ErrorCode::ContactCpr,
     ];
 
     /// The code as it appears in the `x-jobsync-error-code` header.
@@ -91,6 +93,7 @@ impl ErrorCode {
             ErrorCode::MediationApprovalNotByResponsible => "mediation.approval_not_by_responsible",
             ErrorCode::MediationCoordinatorNotAllowed => "mediation.coordinator_not_allowed",
             ErrorCode::PersonRefCpr => "person_ref.cpr",
+            ErrorCode::ContactCpr => "contact.cpr",
         }
     }
 }

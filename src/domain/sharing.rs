@@ -51,14 +51,7 @@ impl Sharing {
     /// Applies the rules of sharing to `units` (from [`parse_units`]) under
     /// the wire `scope`, for an order whose responsible unit is `responsible`.
     pub fn new(scope: &str, units: Vec<Unit>, responsible: &Unit) -> Result<Sharing, Rejection> {
-        let scope = SharingScope::parse(scope).ok_or_else(|| {
-            Rejection::schema(
-                "data.sharing.scope",
-                format_args!(
-                    "{scope:?} is not one of internal, neighbours, recruitment_community, national, selected"
-                ),
-            )
-        })?;
+        let scope = SharingScope::parse(scope).ok_or_else(|| unknown_scope(scope))?;
         let invalid =
             |why: String| Rejection::new(ErrorCode::SharingInvalid, format!("data.sharing: {why}"));
         match (scope, units.is_empty()) {
@@ -118,6 +111,27 @@ impl Sharing {
     pub fn units(&self) -> &[Unit] {
         &self.units
     }
+}
+
+/// The shape rules of wire sharing (`schema.invalid`): a known scope and
+/// units of the right shape, naming the failing one.
+pub fn check_shape(wire: &wire::Sharing) -> Result<(), Rejection> {
+    if SharingScope::parse(&wire.scope).is_none() {
+        return Err(unknown_scope(&wire.scope));
+    }
+    for (i, u) in wire.units.iter().enumerate() {
+        Unit::check_shape(&format!("data.sharing.units[{i}]"), &u.kind, &u.code)?;
+    }
+    Ok(())
+}
+
+fn unknown_scope(scope: &str) -> Rejection {
+    Rejection::schema(
+        "data.sharing.scope",
+        format_args!(
+            "{scope:?} is not one of internal, neighbours, recruitment_community, national, selected"
+        ),
+    )
 }
 
 /// Parses the units of wire sharing, naming the failing one.

@@ -70,25 +70,10 @@ pub struct Status {
 }
 
 impl Status {
+    /// Validates a status and its reason: their shape
+    /// ([`Status::check_shape`]), then whether the reason fits the status.
     pub fn parse(status: &str, reason: Option<&str>) -> Result<Status, Rejection> {
-        let kind = StatusKind::parse(status).ok_or_else(|| {
-            Rejection::schema(
-                "data.status",
-                format_args!("{status:?} is not one of open, temporarily_inactive, closed"),
-            )
-        })?;
-        let reason = reason
-            .map(|r| {
-                StatusReason::parse(r).ok_or_else(|| {
-                    Rejection::schema(
-                        "data.status_reason",
-                        format_args!(
-                            "{r:?} is not one of under_processing, enough_referrals, need_fulfilled, deadline_expired, other"
-                        ),
-                    )
-                })
-            })
-            .transpose()?;
+        let (kind, reason) = Status::check_shape(status, reason)?;
         use StatusReason::*;
         let fits = match kind {
             StatusKind::Open => matches!(reason, None | Some(UnderProcessing)),
@@ -113,6 +98,33 @@ impl Status {
             ));
         }
         Ok(Status { kind, reason })
+    }
+
+    /// The shape rules (`schema.invalid`): a known status, and a reason that
+    /// is one of the known reasons when present.
+    pub fn check_shape(
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<(StatusKind, Option<StatusReason>), Rejection> {
+        let kind = StatusKind::parse(status).ok_or_else(|| {
+            Rejection::schema(
+                "data.status",
+                format_args!("{status:?} is not one of open, temporarily_inactive, closed"),
+            )
+        })?;
+        let reason = reason
+            .map(|r| {
+                StatusReason::parse(r).ok_or_else(|| {
+                    Rejection::schema(
+                        "data.status_reason",
+                        format_args!(
+                            "{r:?} is not one of under_processing, enough_referrals, need_fulfilled, deadline_expired, other"
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok((kind, reason))
     }
 
     pub fn kind(self) -> StatusKind {

@@ -44,8 +44,48 @@ pub struct Unit {
 }
 
 impl Unit {
-    /// Validates a unit read from `field` (for the error message).
+    /// Validates a unit read from `field` (for the error message): its shape
+    /// ([`Unit::check_shape`]), then a jobcentre's municipality.
     pub fn parse(field: &str, kind: &str, code: &str) -> Result<Unit, Rejection> {
+        let unit = Unit::shaped(field, kind, code)?;
+        unit.check_municipality(field)?;
+        Ok(unit)
+    }
+
+    /// A unit of the right shape whose municipality is judged later
+    /// ([`Unit::check_municipality`]), when every shape rule of the message
+    /// has passed (section 4.3).
+    pub fn shaped(field: &str, kind: &str, code: &str) -> Result<Unit, Rejection> {
+        Ok(Unit {
+            kind: Unit::check_shape(field, kind, code)?,
+            code: code.to_owned(),
+        })
+    }
+
+    /// `unit.unknown_municipality` for a jobcentre whose code starts with no
+    /// municipality code; `field` names it.
+    pub fn check_municipality(&self, field: &str) -> Result<(), Rejection> {
+        if self.kind == UnitType::Jobcenter {
+            let municipality: u16 = self.code[..3].parse().expect("three ASCII digits");
+            if municipality::name(municipality).is_none() {
+                return Err(Rejection::new(
+                    ErrorCode::UnitUnknownMunicipality,
+                    format!(
+                        "{field}.code: {} does not start with a municipality code ({} is none of the 98)",
+                        self.code,
+                        &self.code[..3]
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The shape rules of a unit (`schema.invalid`): a known type, and a code
+    /// of 5 digits for a jobcentre, 1–10 digits for any other unit. The
+    /// municipality is a rule of its own, judged after every shape
+    /// (section 4.3).
+    pub fn check_shape(field: &str, kind: &str, code: &str) -> Result<UnitType, Rejection> {
         let kind = UnitType::parse(kind).ok_or_else(|| {
             Rejection::schema(
                 &format!("{field}.type"),
@@ -54,39 +94,18 @@ impl Unit {
         })?;
         let digits = !code.is_empty() && code.bytes().all(|b| b.is_ascii_digit());
         match kind {
-            UnitType::Jobcenter => {
-                if !digits || code.len() != 5 {
-                    return Err(Rejection::schema(
-                        &format!("{field}.code"),
-                        format_args!(
-                            "{code:?} is not a jobcentre code (exactly 5 digits, e.g. 15300)"
-                        ),
-                    ));
-                }
-                let municipality: u16 = code[..3].parse().expect("three ASCII digits");
-                if municipality::name(municipality).is_none() {
-                    return Err(Rejection::new(
-                        ErrorCode::UnitUnknownMunicipality,
-                        format!(
-                            "{field}.code: {code} does not start with a municipality code ({} is none of the 98)",
-                            &code[..3]
-                        ),
-                    ));
-                }
+            UnitType::Jobcenter if !digits || code.len() != 5 => Err(Rejection::schema(
+                &format!("{field}.code"),
+                format_args!("{code:?} is not a jobcentre code (exactly 5 digits, e.g. 15300)"),
+            )),
+            UnitType::Akasse | UnitType::WorkInDenmark if !digits || code.len() > 10 => {
+                Err(Rejection::schema(
+                    &format!("{field}.code"),
+                    format_args!("{code:?} is not a unit code (1 to 10 digits)"),
+                ))
             }
-            UnitType::Akasse | UnitType::WorkInDenmark => {
-                if !digits || code.len() > 10 {
-                    return Err(Rejection::schema(
-                        &format!("{field}.code"),
-                        format_args!("{code:?} is not a unit code (1 to 10 digits)"),
-                    ));
-                }
-            }
+            _ => Ok(kind),
         }
-        Ok(Unit {
-            kind,
-            code: code.to_owned(),
-        })
     }
 
     /// Rebuilds a unit from trusted storage (validated when it was stored).

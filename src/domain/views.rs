@@ -66,17 +66,16 @@ impl serde::Serialize for WithoutVolatile<'_> {
     }
 }
 
-/// The free-text fields of an order view, by path. Ids, codes, e-mail
-/// addresses, phone numbers, dates and enumerations are not free text.
+/// The free-text fields of an order view, by path. Identifiers (ids, CVR,
+/// P-number, codes) are neither redacted nor rejected (section 5.3); e-mail
+/// addresses and phone numbers are checked at intake; dates and
+/// enumerations are no text.
 const ORDER_FREE_TEXT: &[&[&str]] = &[
-    &["request_id"],
     &["title"],
     &["occupation", "name"],
     &["occupation", "alias"],
-    &["occupation", "code"],
     &["employer", "name"],
     &["contact", "name"],
-    &["coordinator", "id"],
     &["coordinator", "name"],
     &["descriptions", "tasks"],
     &["descriptions", "qualifications_and_pay"],

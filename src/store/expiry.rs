@@ -29,21 +29,31 @@ use crate::domain::views::{
 };
 use crate::trace::TraceContext;
 
+/// What one expiry pass committed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expired {
+    /// Orders expired.
+    pub orders: usize,
+    /// CPR numbers replaced in the views of their notifications.
+    pub redactions: usize,
+}
+
 /// Expires up to `limit` due orders at `now`, in one transaction, with
 /// `joborder.expired` to every unit that can see each and the lifecycle
-/// event, through the outbox. Returns how many were expired.
-pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> QueryResult<usize> {
+/// event, through the outbox. Returns what it committed (nothing counts
+/// until the transaction has).
+pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> QueryResult<Expired> {
     // PostgreSQL keeps microseconds: the views must say what is stored, or
     // the next comparison would see a change that is not there.
     let now = now.trunc_subsecs(6);
     conn.transaction(|conn| {
         let due = due_orders(conn, now, limit)?;
         if due.is_empty() {
-            return Ok(0);
+            return Ok(Expired::default());
         }
         let ids = lock_what_is_free(conn, &due)?;
         if ids.is_empty() {
-            return Ok(0);
+            return Ok(Expired::default());
         }
         let facts = views::load_view_facts(conn, &ids)?;
         let logs = views::log_counts(conn, &ids)?;
@@ -95,8 +105,10 @@ pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Qu
         views::save_order_hashes(conn, &hashes_after)?;
         // The relay finds these rows in the outbox.
         outbox::insert(conn, effects.outbox)?;
-        metrics::counter!("jobsync_cpr_redactions_total").increment(effects.redactions as u64);
-        Ok(ids.len())
+        Ok(Expired {
+            orders: ids.len(),
+            redactions: effects.redactions,
+        })
     })
 }
 

@@ -83,14 +83,15 @@ pub(super) fn apply(
     let mut finals: Vec<Final<'_>> = Vec::new();
     // The orders whose sharing changed, and of those the ones that had
     // sharing rows to delete.
-    let mut sharing_changed: Vec<&JobOrder> = Vec::new();
+    let mut sharing_changed: Vec<(Uuid, BTreeMap<Unit, DateTime<Utc>>)> = Vec::new();
     let mut unshared: Vec<Uuid> = Vec::new();
     let mut former: Vec<FormerUnit<'_>> = Vec::new();
     let mut log_hashes_after: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)> = Vec::new();
     for (id, mut group) in by_order {
         group.sort_by_key(|&i| (order(i).version, i));
         let mut current = stored.remove(&id);
-        let before: BTreeSet<Unit> = stored_sharing.remove(&id).unwrap_or_default();
+        // Who the order is shared with, and since when.
+        let before: BTreeMap<Unit, DateTime<Utc>> = stored_sharing.remove(&id).unwrap_or_default();
         let mut sharing = before.clone();
         let (total, undecided) = logs.get(&id).copied().unwrap_or((0, 0));
         let context = Context {
@@ -103,7 +104,7 @@ pub(super) fn apply(
             let (responsible_hash, shared_hash) = hashes.remove(&id).unwrap_or_default();
             Seen {
                 responsible: c.responsible_unit.clone(),
-                shared: before.clone(),
+                shared: before.keys().cloned().collect(),
                 responsible_hash,
                 shared_hash,
             }
@@ -120,16 +121,36 @@ pub(super) fn apply(
                     if o.mediation_deadline.is_none_or(|d| !has_passed(d, now)) {
                         expired_at = None;
                     }
-                    // Who loses the order with this version, and when.
+                    // Who gains and who loses the order with this version,
+                    // and when: a unit in the first version seen counts as
+                    // shared with from the order's creation.
                     let now: BTreeSet<Unit> = o.sharing.units().iter().cloned().collect();
-                    for unit in sharing.difference(&now) {
-                        former.push(FormerUnit::new(id, unit.clone(), "shared", o.updated_at));
+                    let gained_at = if current.is_some() {
+                        o.updated_at
+                    } else {
+                        o.created_at
+                    };
+                    let next: BTreeMap<Unit, DateTime<Utc>> = now
+                        .iter()
+                        .map(|u| (u.clone(), sharing.get(u).copied().unwrap_or(gained_at)))
+                        .collect();
+                    for (unit, &since) in &sharing {
+                        if !now.contains(unit) {
+                            former.push(FormerUnit::new(
+                                id,
+                                unit.clone(),
+                                "shared",
+                                since,
+                                o.updated_at,
+                            ));
+                        }
                     }
-                    if let Some(from) = &applied.handed_over_from {
+                    if let (Some(from), Some(c)) = (&applied.handed_over_from, &current) {
                         former.push(FormerUnit::new(
                             id,
                             from.clone(),
                             "responsible",
+                            c.timeline.responsible_since,
                             o.updated_at,
                         ));
                     }
@@ -174,7 +195,7 @@ pub(super) fn apply(
                         }
                     }
                     seen = Some(told);
-                    sharing = now;
+                    sharing = next;
                     current = Some(StoredOrder::after(o, &applied));
                     last_applied = Some((o, applied, expired_at));
                     Outcome::Applied
@@ -186,10 +207,10 @@ pub(super) fn apply(
         }
         if let Some((order, applied, expired_at)) = last_applied {
             if sharing != before {
-                sharing_changed.push(order);
                 if !before.is_empty() {
                     unshared.push(id);
                 }
+                sharing_changed.push((id, sharing));
             }
             if let Some(h) = unit_log_hashes {
                 log_hashes_after.push((id, h));
@@ -221,7 +242,8 @@ struct Final<'a> {
     shared_view_hash: Vec<u8>,
 }
 
-/// A unit that lost an order (its responsibility or its share of it).
+/// A unit that lost an order (its responsibility or its share of it), with
+/// when it had gained it.
 #[derive(Insertable)]
 #[diesel(table_name = job_order_former_units)]
 struct FormerUnit<'a> {
@@ -229,32 +251,46 @@ struct FormerUnit<'a> {
     unit_type: &'static str,
     unit_code: String,
     role: &'a str,
+    since: DateTime<Utc>,
     until: DateTime<Utc>,
 }
 
 impl<'a> FormerUnit<'a> {
-    fn new(job_order_id: Uuid, unit: Unit, role: &'a str, until: DateTime<Utc>) -> Self {
+    fn new(
+        job_order_id: Uuid,
+        unit: Unit,
+        role: &'a str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Self {
         FormerUnit {
             job_order_id,
             unit_type: unit.kind().as_str(),
             unit_code: unit.code().to_owned(),
             role,
+            since,
             until,
         }
     }
 }
 
-/// Records former units, keeping the latest time each lost the order. A
-/// batch with several versions of an order can lose the same unit twice
-/// (unshared, shared again, unshared): one row per unit goes to the upsert,
-/// which may not touch a row twice.
+/// Records former units, keeping the first time each gained and the latest
+/// time each lost the order. A batch with several versions of an order can
+/// lose the same unit twice (unshared, shared again, unshared): one row per
+/// unit goes to the upsert, which may not touch a row twice.
 fn record_former_units(conn: &mut PgConnection, rows: Vec<FormerUnit<'_>>) -> QueryResult<()> {
     use job_order_former_units::dsl as f;
     let mut latest: HashMap<(Uuid, &str, String, &str), FormerUnit<'_>> = HashMap::new();
     for r in rows {
         let key = (r.job_order_id, r.unit_type, r.unit_code.clone(), r.role);
-        if latest.get(&key).is_none_or(|kept| kept.until < r.until) {
-            latest.insert(key, r);
+        match latest.get_mut(&key) {
+            Some(kept) => {
+                kept.since = kept.since.min(r.since);
+                kept.until = kept.until.max(r.until);
+            }
+            None => {
+                latest.insert(key, r);
+            }
         }
     }
     let rows: Vec<FormerUnit<'_>> = latest.into_values().collect();
@@ -263,11 +299,14 @@ fn record_former_units(conn: &mut PgConnection, rows: Vec<FormerUnit<'_>>) -> Qu
             .values(chunk)
             .on_conflict((f::job_order_id, f::unit_type, f::unit_code, f::role))
             .do_update()
-            .set(
+            .set((
+                f::since.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
+                    "LEAST(job_order_former_units.since, excluded.since)",
+                )),
                 f::until.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
                     "GREATEST(job_order_former_units.until, excluded.until)",
                 )),
-            )
+            ))
             .execute(conn)?;
     }
     Ok(())
@@ -287,6 +326,7 @@ struct StoredRow {
     coordinator_allowed: bool,
     closed_at: Option<DateTime<Utc>>,
     coordinator_allowed_since: DateTime<Utc>,
+    responsible_since: DateTime<Utc>,
     expired_at: Option<DateTime<Utc>>,
     responsible_view_hash: Option<Vec<u8>>,
     shared_view_hash: Option<Vec<u8>>,
@@ -316,6 +356,7 @@ fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Stored> {
             job_orders::coordinator_allowed,
             job_orders::closed_at,
             job_orders::coordinator_allowed_since,
+            job_orders::responsible_since,
             job_orders::expired_at,
             job_orders::responsible_view_hash,
             job_orders::shared_view_hash,
@@ -347,6 +388,7 @@ fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Stored> {
             timeline: Timeline {
                 closed_at: r.closed_at,
                 coordinator_allowed_since: r.coordinator_allowed_since,
+                responsible_since: r.responsible_since,
             },
         };
         stored.orders.insert(r.id, order);
@@ -402,6 +444,7 @@ columns! {
         expired_at: Option<DateTime<Utc>> => Nullable<Timestamptz>,
         responsible_view_hash: &'a [u8] => Bytea,
         shared_view_hash: &'a [u8] => Bytea,
+        responsible_since: DateTime<Utc> => Timestamptz,
     }
 }
 
@@ -459,6 +502,7 @@ impl<'a> JobOrderRow<'a> {
             expired_at: f.expired_at,
             responsible_view_hash: &f.responsible_view_hash,
             shared_view_hash: &f.shared_view_hash,
+            responsible_since: applied.timeline.responsible_since,
         }
     }
 }
@@ -498,7 +542,7 @@ fn upsert_orders(conn: &mut PgConnection, finals: &[Final<'_>]) -> QueryResult<(
 fn replace_sharing(
     conn: &mut PgConnection,
     stored: &[Uuid],
-    finals: &[&JobOrder],
+    finals: &[(Uuid, BTreeMap<Unit, DateTime<Utc>>)],
 ) -> QueryResult<()> {
     if !stored.is_empty() {
         diesel::delete(
@@ -507,12 +551,13 @@ fn replace_sharing(
         .execute(conn)?;
     }
     let mut columns = SharingColumns::with_capacity(finals.len());
-    for o in finals {
-        for u in o.sharing.units() {
+    for (id, units) in finals {
+        for (u, &since) in units {
             columns.push(SharingRow {
-                job_order_id: o.id,
+                job_order_id: *id,
                 unit_type: u.kind().as_str(),
                 unit_code: u.code(),
+                since,
             });
         }
     }
@@ -530,5 +575,6 @@ columns! {
         job_order_id: Uuid => diesel::sql_types::Uuid,
         unit_type: &'a str => Text,
         unit_code: &'a str => Text,
+        since: DateTime<Utc> => Timestamptz,
     }
 }

@@ -18,8 +18,8 @@ use super::views;
 use crate::domain::fanout::{log_changes, Event, Notification};
 use crate::domain::joborder::{ChangedBy, Timeline};
 use crate::domain::mediationlog::{
-    decide, Entry, EntryStatus, FormerRole, LogDecision, MediationLog, OrderFacts, StatusChange,
-    StoredEntry, StoredLog,
+    decide, Entry, EntryStatus, FormerRole, LogDecision, MediationLog, OrderFacts, Spell,
+    StatusChange, StoredEntry, StoredLog,
 };
 use crate::domain::rejection::{ErrorCode, Rejection};
 use crate::domain::status::StatusKind;
@@ -163,6 +163,7 @@ struct OrderRow {
     updated_at: DateTime<Utc>,
     closed_at: Option<DateTime<Utc>>,
     coordinator_allowed_since: DateTime<Utc>,
+    responsible_since: DateTime<Utc>,
 }
 
 /// The stored orders among `ids`, with what the log rules need of them.
@@ -180,6 +181,7 @@ fn load_order_facts(
             job_orders::updated_at,
             job_orders::closed_at,
             job_orders::coordinator_allowed_since,
+            job_orders::responsible_since,
         ))
         .filter(job_orders::id.eq_any(ids))
         .load(conn)?;
@@ -199,6 +201,7 @@ fn load_order_facts(
                 timeline: Timeline {
                     closed_at: r.closed_at,
                     coordinator_allowed_since: r.coordinator_allowed_since,
+                    responsible_since: r.responsible_since,
                 },
                 former: HashMap::new(),
             };
@@ -210,23 +213,26 @@ fn load_order_facts(
             f.shared_with = units;
         }
     }
-    let former: Vec<(Uuid, String, String, String, DateTime<Utc>)> = job_order_former_units::table
+    type FormerRow = (Uuid, String, String, String, DateTime<Utc>, DateTime<Utc>);
+    let former: Vec<FormerRow> = job_order_former_units::table
         .select((
             job_order_former_units::job_order_id,
             job_order_former_units::unit_type,
             job_order_former_units::unit_code,
             job_order_former_units::role,
+            job_order_former_units::since,
             job_order_former_units::until,
         ))
         .filter(job_order_former_units::job_order_id.eq_any(ids))
         .load(conn)?;
-    for (id, t, c, role, until) in former {
+    for (id, t, c, role, since, until) in former {
         let role = match role.as_str() {
             "responsible" => FormerRole::Responsible,
             _ => FormerRole::Shared,
         };
         if let Some(f) = facts.get_mut(&id) {
-            f.former.insert((unit(&t, &c), role), until);
+            f.former
+                .insert((unit(&t, &c), role), Spell { since, until });
         }
     }
     Ok(facts)

@@ -49,6 +49,7 @@ diesel::table! {
         snapshot -> Json,
         responsible_view_hash -> Nullable<Bytea>,
         shared_view_hash -> Nullable<Bytea>,
+        responsible_since -> Timestamptz,
     }
 }
 
@@ -68,6 +69,7 @@ diesel::table! {
         unit_code -> Text,
         role -> Text,
         until -> Timestamptz,
+        since -> Timestamptz,
     }
 }
 
@@ -76,6 +78,7 @@ diesel::table! {
         job_order_id -> Uuid,
         unit_type -> Text,
         unit_code -> Text,
+        since -> Timestamptz,
     }
 }
 

@@ -1,7 +1,7 @@
 //! What each unit was last told (content hashes of its views), and the
 //! stored snapshots views are rebuilt from.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
@@ -179,24 +179,27 @@ pub(super) fn load_view_facts(
         .collect())
 }
 
-/// The units each of `ids` is shared with, as stored.
+/// The units each of `ids` is shared with, as stored, each with when it
+/// gained access.
 pub(super) fn load_sharing(
     conn: &mut PgConnection,
     ids: &[Uuid],
-) -> QueryResult<HashMap<Uuid, BTreeSet<Unit>>> {
-    let rows: Vec<(Uuid, String, String)> = job_order_sharing::table
+) -> QueryResult<HashMap<Uuid, BTreeMap<Unit, DateTime<Utc>>>> {
+    let rows: Vec<(Uuid, String, String, DateTime<Utc>)> = job_order_sharing::table
         .select((
             job_order_sharing::job_order_id,
             job_order_sharing::unit_type,
             job_order_sharing::unit_code,
+            job_order_sharing::since,
         ))
         .filter(job_order_sharing::job_order_id.eq_any(ids))
         .load(conn)?;
-    let mut out: HashMap<Uuid, BTreeSet<Unit>> = HashMap::new();
-    for (id, unit_type, unit_code) in rows {
+    let mut out: HashMap<Uuid, BTreeMap<Unit, DateTime<Utc>>> = HashMap::new();
+    for (id, unit_type, unit_code, since) in rows {
         out.entry(id).or_default().insert(
             Unit::from_stored(&unit_type, &unit_code)
                 .expect("the CHECK constraint keeps unit types valid"),
+            since,
         );
     }
     Ok(out)

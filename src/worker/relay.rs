@@ -291,7 +291,13 @@ async fn publish(
         ))
     })?;
     for row in &rows {
-        metrics::counter!("jobsync_notifications_published_total", "event" => event_label(&row.routing_key)).increment(1);
+        let event = event_label(&row.routing_key);
+        if row.exchange == outbox::EVENTS {
+            metrics::counter!("jobsync_events_published_total", "event" => event).increment(1);
+        } else {
+            metrics::counter!("jobsync_notifications_published_total", "event" => event)
+                .increment(1);
+        }
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     on_db(conn, move |c| outbox::delete(c, &ids)).await?;

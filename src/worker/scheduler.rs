@@ -47,13 +47,15 @@ async fn pass(
     let mut expired = 0;
     loop {
         let pool = pool.clone();
-        let n = tokio::task::spawn_blocking(move || {
+        let pass = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
             anyhow::Ok(expiry::expire_due(&mut conn, now, EXPIRY_BATCH)?)
         })
         .await??;
+        let n = pass.orders;
         expired += n;
         metrics::counter!("jobsync_expired_total").increment(n as u64);
+        metrics::counter!("jobsync_cpr_redactions_total").increment(pass.redactions as u64);
         if (n as i64) < EXPIRY_BATCH || shutdown.is_cancelled() {
             break;
         }

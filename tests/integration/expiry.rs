@@ -170,7 +170,11 @@ async fn deadlines_on_the_last_sundays_of_march_and_october_expire_at_the_right_
     env.stop_workers().await;
     // One pass at a chosen instant, straight on the database.
     let mut conn = env.db();
-    let mut pass = |at: &str| jobsync::store::expiry::expire_due(&mut conn, utc(at), 500).unwrap();
+    let mut pass = |at: &str| {
+        jobsync::store::expiry::expire_due(&mut conn, utc(at), 500)
+            .unwrap()
+            .orders
+    };
     // October: clocks went back at 03:00, so midnight is 23:00 UTC.
     assert_eq!(pass("2026-10-25T22:59:59Z"), 0);
     assert_eq!(pass("2026-10-25T23:00:00Z"), 1);
@@ -236,7 +240,9 @@ async fn one_pass_over_100000_open_orders_with_100_due_reads_only_the_100() {
         );
     }
     assert_eq!(
-        jobsync::store::expiry::expire_due(&mut conn, now, 500).unwrap(),
+        jobsync::store::expiry::expire_due(&mut conn, now, 500)
+            .unwrap()
+            .orders,
         100
     );
 }

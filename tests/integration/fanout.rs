@@ -319,7 +319,10 @@ async fn a_cpr_number_in_any_free_text_never_reaches_any_unit() {
     order["descriptions"]["tasks"] = "Ring til 010190-1234 om opgaven".into();
     order["descriptions"]["qualifications_and_pay"] = "CPR 0101901234".into();
     order["descriptions"]["working_hours"] = "nat (010190-1234)".into();
-    order["request_id"] = "010190-1234".into();
+    // Identifiers are neither redacted nor rejected (section 5.3).
+    order["request_id"] = "ANM-020290-5678".into();
+    order["coordinator"]["id"] = "0202905678".into();
+    order["occupation"]["code"] = "020290-5678".into();
     order["sharing"] = json!({"scope": "selected", "units": [
         {"type": "jobcenter", "code": "16700"}, {"type": "akasse", "code": "1234"}
     ]});
@@ -361,6 +364,11 @@ async fn a_cpr_number_in_any_free_text_never_reaches_any_unit() {
         responsible_view["employer"]["cvr"], "10150817",
         "not free text"
     );
+    for view in [all[0].data(), all[1].data()] {
+        assert_eq!(view["request_id"], "ANM-020290-5678", "an identifier");
+        assert_eq!(view["coordinator"]["id"], "0202905678", "an identifier");
+        assert_eq!(view["occupation"]["code"], "020290-5678", "a code");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,4 +510,87 @@ async fn an_orders_notifications_go_out_in_version_order_when_two_instances_appl
     other.kill().unwrap();
     other.wait().unwrap();
     env.stop_workers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_that_lose_the_order_at_once_are_each_told_by_their_own_revocation() {
+    let mut env = TestEnv::new().await;
+    let brondby = env.subscribe("jobcenter:15300").await;
+    let a = env.subscribe("jobcenter:16700").await;
+    let b = env.subscribe("jobcenter:18300").await;
+    // A system that serves both neighbours from one queue.
+    let both = env
+        .subscribe_many(
+            "jobcenter:16700+18300",
+            &["jobcenter:16700", "jobcenter:18300"],
+        )
+        .await;
+    env.start_worker();
+    let id = Uuid::new_v4();
+    env.publish(&[event(&snapshot(id, 1))]).await;
+    brondby.take(1, T).await;
+    a.take(1, T).await;
+    b.take(1, T).await;
+    // The shared view reaches the combined queue once (BCC to both keys).
+    assert_eq!(both.take(1, T).await[0].body["unit"], "shared");
+
+    let mut v2 = snapshot(id, 2);
+    v2["sharing"] = json!({"scope": "internal"});
+    env.publish(&[event(&v2)]).await;
+    let to_a = &a.take(1, T).await[0];
+    let to_b = &b.take(1, T).await[0];
+    for (got, code) in [(to_a, "16700"), (to_b, "18300")] {
+        assert_eq!(got.event(), "joborder.revoked");
+        assert_eq!(
+            got.routing_key,
+            format!("unit.jobcenter.{code}.joborder.revoked")
+        );
+        assert_eq!(got.body["unit"], format!("jobcenter:{code}"));
+        assert_eq!(got.data()["reason"], "unshared");
+    }
+    assert_ne!(to_a.id(), to_b.id(), "one event id per unit");
+    let mut units: Vec<String> = both
+        .take(2, T)
+        .await
+        .iter()
+        .map(|r| r.body["unit"].as_str().unwrap().to_owned())
+        .collect();
+    units.sort();
+    assert_eq!(units, ["jobcenter:16700", "jobcenter:18300"]);
+    brondby.take(1, T).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_new_unit_is_asked_for_a_coordinator_other_than_the_one_the_handover_version_names() {
+    let mut env = TestEnv::new().await;
+    let copenhagen = env.subscribe("jobcenter:10100").await;
+    env.start_worker();
+    let id = Uuid::new_v4();
+    // Version 1 names c-17; version 2 (never delivered) appointed c-18; the
+    // handover version 3, made by Brøndby, still names c-18.
+    env.publish(&[event(&snapshot(id, 1))]).await;
+    env.wait_processed(1, T).await;
+    let handed = |version: u64, coordinator: &str| {
+        let mut v = snapshot(id, version);
+        v["responsible_unit"] = json!({"type": "jobcenter", "code": "10100"});
+        v["coordinator"] = json!({"id": coordinator, "name": "Koordinator"});
+        v
+    };
+    env.publish(&[event(&handed(3, "c-18"))]).await;
+    let got = copenhagen.take(1, T).await;
+    assert_eq!(got[0].data()["coordinator_reassignment_needed"], true);
+    // Copenhagen changes the title but keeps c-18: still to be appointed.
+    env.publish(&[event(&handed(4, "c-18"))]).await;
+    let got = copenhagen.take(1, T).await;
+    assert_eq!(got[0].data()["title"], "Lagermedarbejder v4");
+    assert_eq!(
+        got[0].data()["coordinator_reassignment_needed"],
+        true,
+        "c-18 is the coordinator the handover version named"
+    );
+    // Naming c-17 (the stored coordinator before the handover) is another
+    // than the handover version's own: the flag clears.
+    env.publish(&[event(&handed(5, "c-17"))]).await;
+    let got = copenhagen.take(1, T).await;
+    assert_eq!(got[0].data()["coordinator_reassignment_needed"], false);
 }

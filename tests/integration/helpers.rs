@@ -712,6 +712,27 @@ impl TestEnv {
         .await
     }
 
+    /// One queue bound for several units (`unit.<type>.<code>.#` each), as
+    /// a system serving them all would bind; `label` names it in failures.
+    pub async fn subscribe_many(&self, label: &str, units: &[&str]) -> Subscription {
+        let exchange = &self.settings.topology.notifications_exchange;
+        let sub = self.bind(exchange, "unit.none.0.#", label).await;
+        for unit in units {
+            let (kind, code) = unit.split_once(':').expect("type:code");
+            sub.channel
+                .queue_bind(
+                    sub.queue.as_str().into(),
+                    exchange.as_str().into(),
+                    format!("unit.{kind}.{code}.#").as_str().into(),
+                    Default::default(),
+                    Default::default(),
+                )
+                .await
+                .unwrap();
+        }
+        sub
+    }
+
     /// Every lifecycle event.
     pub async fn subscribe_events(&self) -> Subscription {
         self.bind(&self.settings.topology.events_exchange, "#", "events")

@@ -765,3 +765,191 @@ async fn a_log_still_breaking_a_rule_after_the_total_wait_is_rejected_for_that_r
     );
     assert_eq!(stored_log(&mut env.db(), order), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn putting_a_decided_candidate_back_to_the_employer_is_an_approval() {
+    let (env, order) = env_with_order(|_| {}).await;
+    let [w, h, n] = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
+    env.publish(&[log_event(&mediation_log(
+        order,
+        1,
+        vec![
+            candidate(w, NEIGHBOUR, "withdrawn", neighbour()),
+            candidate(h, NEIGHBOUR, "hired", responsible()),
+            candidate(n, NEIGHBOUR, "not_hired", responsible()),
+        ],
+    ))])
+    .await;
+    env.wait_processed(2, T).await;
+    let back = |who: [(&str, Value); 3]| {
+        let by = |status: &str| who.iter().find(|(s, _)| *s == status).unwrap().1.clone();
+        let mut entries = vec![
+            candidate(w, NEIGHBOUR, "withdrawn", neighbour()),
+            candidate(h, NEIGHBOUR, "hired", responsible()),
+            candidate(n, NEIGHBOUR, "not_hired", responsible()),
+        ];
+        for e in &mut entries {
+            let from = e["status"].as_str().unwrap().to_owned();
+            e["status"] = "available_to_company".into();
+            e["status_changed_by"] = by(&from);
+        }
+        entries
+    };
+    // By the neighbour that put them forward, by the employer and by the
+    // system: each an approval not made by the responsible unit.
+    for by in [
+        neighbour(),
+        json!({"kind": "employer"}),
+        json!({"kind": "system"}),
+    ] {
+        for status in ["withdrawn", "hired", "not_hired"] {
+            let mut who = [
+                ("withdrawn", responsible()),
+                ("hired", responsible()),
+                ("not_hired", responsible()),
+            ];
+            who.iter_mut().find(|(s, _)| *s == status).unwrap().1 = by.clone();
+            let error = expect_rejected(
+                &env,
+                &mediation_log(order, 2, back(who)),
+                "mediation.approval_not_by_responsible",
+            )
+            .await;
+            assert!(
+                error.contains(&format!("from {status} back to available_to_company")),
+                "{error}"
+            );
+        }
+    }
+    assert_eq!(stored_log(&mut env.db(), order), Some((1, 3, 0, 0)));
+    // The responsible unit puts all three back.
+    let approved = mediation_log(
+        order,
+        2,
+        back([
+            ("withdrawn", responsible()),
+            ("hired", responsible()),
+            ("not_hired", responsible()),
+        ]),
+    );
+    env.publish(&[log_event(&approved)]).await;
+    env.wait_until(T, "the approvals are applied", |conn| {
+        stored_log(conn, order) == Some((2, 3, 0, 3))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_coordinator_the_registering_unit_moves_on_an_entry_that_awaited_approval() {
+    // The entry awaited approval under version 1; in version 2 (09:02) the
+    // employer opts out of a coordinator.
+    let (env, order) = env_with_order(|_| {}).await;
+    let a = Uuid::new_v4();
+    env.publish(&[log_event(&mediation_log(
+        order,
+        1,
+        vec![candidate(a, NEIGHBOUR, "awaiting_approval", neighbour())],
+    ))])
+    .await;
+    env.wait_processed(2, T).await;
+    let mut v2 = snapshot(order, 2);
+    v2["coordinator_allowed"] = false.into();
+    v2["coordinator"] = Value::Null;
+    let mut v3 = v2.clone();
+    v3["version"] = 3.into();
+    v3["updated_at"] = "2026-11-22T09:03:00Z".into();
+    env.publish(&[event(&v2), event(&v3)]).await;
+    env.wait_until(T, "version 3 is stored", |conn| {
+        stored_version(conn, order) == Some(3)
+    })
+    .await;
+    // Moved on at 09:02:30, without a coordinator, judged by version 3.
+    let moved_on = |by: Value| {
+        let mut e = candidate(a, NEIGHBOUR, "available_to_company", by);
+        e["status_changed_at"] = "2026-11-22T09:02:30Z".into();
+        mediation_log(order, 2, vec![e])
+    };
+    let error = expect_rejected(
+        &env,
+        &moved_on(json!({"kind": "employer"})),
+        "mediation.approval_not_by_responsible",
+    )
+    .await;
+    assert!(
+        error.contains("only the unit that registered it"),
+        "{error}"
+    );
+    env.publish(&[log_event(&moved_on(neighbour()))]).await;
+    env.wait_until(T, "the registering unit's move is applied", |conn| {
+        stored_log(conn, order) == Some((2, 1, 0, 1))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_made_before_its_unit_gained_access_is_rejected() {
+    // Version 1 (09:01) is internal; version 2 (09:02) shares with the
+    // neighbour; version 3 (09:03) hands the order to Copenhagen.
+    let (env, order) = env_with_order(|o| o["sharing"] = json!({"scope": "internal"})).await;
+    let mut v2 = snapshot(order, 2);
+    v2["sharing"] =
+        json!({"scope": "neighbours", "units": [{"type": "jobcenter", "code": "16700"}]});
+    let mut v3 = v2.clone();
+    v3["version"] = 3.into();
+    v3["updated_at"] = "2026-11-22T09:03:00Z".into();
+    v3["responsible_unit"] = json!({"type": "jobcenter", "code": "10100"});
+    env.publish(&[event(&v2), event(&v3)]).await;
+    env.wait_until(T, "version 3 is stored", |conn| {
+        stored_version(conn, order) == Some(3)
+    })
+    .await;
+    let at = |e: &mut Value, time: &str| {
+        e["registered_at"] = time.into();
+        e["status_changed_at"] = time.into();
+    };
+    // The neighbour at 09:01:30, before it was shared with.
+    let mut early = candidate(Uuid::new_v4(), NEIGHBOUR, "awaiting_approval", neighbour());
+    at(&mut early, "2026-11-22T09:01:30Z");
+    let error = expect_rejected(
+        &env,
+        &mediation_log(order, 1, vec![early]),
+        "mediation.unit_not_shared",
+    )
+    .await;
+    assert!(error.contains("jobcenter:16700 was neither"), "{error}");
+    // Copenhagen at 09:02:30, before the order was handed to it.
+    let copenhagen = by_unit("jobcenter", "10100");
+    let mut before_handover = candidate(
+        Uuid::new_v4(),
+        ("jobcenter", "10100"),
+        "awaiting_approval",
+        copenhagen.clone(),
+    );
+    at(&mut before_handover, "2026-11-22T09:02:30Z");
+    expect_rejected(
+        &env,
+        &mediation_log(order, 1, vec![before_handover]),
+        "mediation.unit_not_shared",
+    )
+    .await;
+    // After they gained access, both are accepted.
+    let mut shared = candidate(Uuid::new_v4(), NEIGHBOUR, "awaiting_approval", neighbour());
+    at(&mut shared, "2026-11-22T09:02:30Z");
+    let mut responsible_now = candidate(
+        Uuid::new_v4(),
+        ("jobcenter", "10100"),
+        "awaiting_approval",
+        copenhagen,
+    );
+    at(&mut responsible_now, "2026-11-22T09:03:30Z");
+    env.publish(&[log_event(&mediation_log(
+        order,
+        1,
+        vec![shared, responsible_now],
+    ))])
+    .await;
+    env.wait_until(T, "the entries are applied", |conn| {
+        stored_log(conn, order) == Some((1, 2, 2, 0))
+    })
+    .await;
+}

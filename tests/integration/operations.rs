@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use diesel::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -69,6 +70,7 @@ async fn metrics_count_what_the_worker_does() {
         "jobsync_outbox_pending",
         "jobsync_outbox_oldest_age_seconds",
         "jobsync_notifications_published_total",
+        "jobsync_events_published_total",
         "jobsync_expired_total",
         "jobsync_cpr_redactions_total",
         "jobsync_broker_reconnects_total",
@@ -116,6 +118,19 @@ async fn metrics_count_what_the_worker_does() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(applied(&after), Some(1.0));
+    // Lifecycle events have their own counter, and are no notification.
+    assert_eq!(
+        value(
+            &after,
+            "jobsync_events_published_total{event=\"joborder.created\"}"
+        ),
+        Some(1.0),
+        "{after}"
+    );
+    assert!(
+        !after.contains("jobsync_notifications_published_total{event=\"joborder.created\"}"),
+        "{after}"
+    );
     assert!(
         value(&after, "jobsync_cpr_redactions_total") >= Some(2.0),
         "one CPR number in the responsible and the shared view:\n{after}"
@@ -134,4 +149,88 @@ fn value(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series))
         .and_then(|rest| rest.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpr_redactions_are_counted_only_for_what_was_committed() {
+    use std::process::Stdio;
+    let env = TestEnv::new().await;
+    let port = free_port();
+    let mut worker = crate::cli::jobsync(
+        &env,
+        &[
+            "--http-addr",
+            &format!("127.0.0.1:{port}"),
+            "--expiry-interval-s",
+            "1",
+            "run",
+        ],
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_for(port, "/readyz", 200).await;
+    // Every expiry transaction fails at COMMIT (a deferred trigger on its
+    // outbox rows), after its views were built.
+    diesel::sql_query(
+        "CREATE FUNCTION pg_temp_fail_expiry() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.routing_key LIKE '%expired' THEN \
+           RAISE EXCEPTION 'test: the expiry may not commit'; END IF; RETURN NULL; END $$",
+    )
+    .execute(&mut env.db())
+    .unwrap();
+    diesel::sql_query(
+        "CREATE CONSTRAINT TRIGGER fail_expiry AFTER INSERT ON outbox \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp_fail_expiry()",
+    )
+    .execute(&mut env.db())
+    .unwrap();
+    // One CPR number in the title: one in the responsible and one in the
+    // shared view; the deadline has passed, so the order is due at once.
+    let mut order = snapshot(Uuid::new_v4(), 1);
+    order["title"] = "Lager 010190-1234".into();
+    order["mediation_deadline"] = "2026-11-02".into();
+    env.publish(&[event(&order)]).await;
+    env.wait_processed(1, T).await;
+    let metric = |text: &str, series: &str| value(text, series).unwrap_or(0.0);
+    let deadline = tokio::time::Instant::now() + T;
+    while metric(
+        &wait_for(port, "/metrics", 200).await,
+        "jobsync_cpr_redactions_total",
+    ) < 2.0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the apply was not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Several expiry passes fail at commit: nothing more is counted.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let text = wait_for(port, "/metrics", 200).await;
+    assert_eq!(metric(&text, "jobsync_expired_total"), 0.0, "{text}");
+    assert_eq!(
+        metric(&text, "jobsync_cpr_redactions_total"),
+        2.0,
+        "rolled-back expiry passes counted redactions:\n{text}"
+    );
+    // Once the expiry can commit, its two views count.
+    diesel::sql_query("DROP TRIGGER fail_expiry ON outbox")
+        .execute(&mut env.db())
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + T;
+    let text = loop {
+        let text = wait_for(port, "/metrics", 200).await;
+        if metric(&text, "jobsync_expired_total") == 1.0 {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never expired:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(metric(&text, "jobsync_cpr_redactions_total"), 4.0, "{text}");
+    let _ = worker.kill();
+    let _ = worker.wait();
 }
