@@ -673,8 +673,8 @@ fn stored_drain(
     let started = Instant::now();
     common::store_orders(&mut db, stored, 0);
     for sql in [
-        "INSERT INTO job_order_sharing (job_order_id, unit_type, unit_code) \
-           SELECT id, 'jobcenter', '16700' FROM job_orders",
+        "INSERT INTO job_order_sharing (job_order_id, unit_type, unit_code, since) \
+           SELECT id, 'jobcenter', '16700', created_at FROM job_orders",
         "INSERT INTO processed_messages (message_id, queue, outcome, job_order_id, version) \
            SELECT gen_random_uuid()::text, 'jobsync.joborders', 'applied', id, 1 FROM job_orders",
         "VACUUM ANALYZE",

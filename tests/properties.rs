@@ -58,6 +58,7 @@ const CONTRACT_CODES: &[&str] = &[
     "mediation.approval_not_by_responsible",
     "mediation.coordinator_not_allowed",
     "person_ref.cpr",
+    "contact.cpr",
 ];
 
 /// The codes a body can get before anything stored is looked at.
@@ -79,6 +80,7 @@ const JOB_ORDER_CODES: &[&str] = &[
     "contact.email",
     "contact.phone",
     "contact.missing",
+    "contact.cpr",
     "positions.continuous",
     "status.reason",
     "sharing.invalid",
@@ -136,14 +138,11 @@ const RESTRICTED_KEYS: &[&str] = &[
 
 /// The free-text fields (5.3), by path without array indices.
 const FREE_TEXT: &[&str] = &[
-    "request_id",
     "title",
     "occupation.name",
     "occupation.alias",
-    "occupation.code",
     "employer.name",
     "contact.name",
-    "coordinator.id",
     "coordinator.name",
     "descriptions.tasks",
     "descriptions.qualifications_and_pay",
@@ -155,14 +154,11 @@ const FREE_TEXT: &[&str] = &[
 
 /// The longest value of each free-text field of a job order (4.1).
 const FREE_TEXT_MAX: &[(&str, usize)] = &[
-    ("request_id", 100),
     ("title", 100),
     ("occupation.name", 200),
     ("occupation.alias", 200),
-    ("occupation.code", 50),
     ("employer.name", 300),
     ("contact.name", 200),
-    ("coordinator.id", 100),
     ("coordinator.name", 200),
     ("descriptions.tasks", 5000),
     ("descriptions.qualifications_and_pay", 5000),
@@ -170,11 +166,22 @@ const FREE_TEXT_MAX: &[(&str, usize)] = &[
     ("status_comment", 5000),
 ];
 
-/// Identifiers with a format of their own, not free text: a UUID, a
-/// P-number, a phone number, an e-mail address, an a-kasse code (masked
-/// where a unit is) may hold digits that look like a CPR number and are
-/// passed on as they are; so are numbers (a version, a count of positions).
-const IDENTIFIERS: &[&str] = &["job_order_id", "mediation_id", "p_number", "phone", "email"];
+/// Identifiers, not free text (5.3): ids (a UUID, the request id, the
+/// coordinator's id), codes (a unit's, the occupation's), a P-number, a
+/// phone number and an e-mail address may hold digits that look like a CPR
+/// number and are passed on as they are (an address or a number that holds
+/// a real one is refused at intake); so are numbers (a version, a count of
+/// positions).
+const IDENTIFIERS: &[&str] = &[
+    "job_order_id",
+    "mediation_id",
+    "request_id",
+    "id",
+    "code",
+    "p_number",
+    "phone",
+    "email",
+];
 
 const TIMESTAMPS: &[&str] = &[
     "created_at",
@@ -534,12 +541,22 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
+/// An e-mail address holding no CPR number (one that does is refused).
 fn email() -> BoxedStrategy<String> {
     re("[a-zA-Z0-9æøå._+-]{1,20}@[a-z0-9-]{1,12}(\\.[a-z]{2,6}){1,2}")
+        .prop_filter("no CPR number in an e-mail address", |s| {
+            cpr_runs(s).is_empty()
+        })
+        .boxed()
 }
 
+/// A phone number holding no CPR number (one that does is refused).
 fn phone() -> BoxedStrategy<String> {
-    prop_oneof![re("[0-9]{8}"), re("\\+[0-9]{8,15}")].boxed()
+    prop_oneof![re("[0-9]{8}"), re("\\+[0-9]{8,15}")]
+        .prop_filter("no CPR number in a phone number", |s| {
+            cpr_runs(s).is_empty()
+        })
+        .boxed()
 }
 
 fn contact() -> BoxedStrategy<Value> {
@@ -1641,9 +1658,8 @@ fn check_shared_view(
 fn mask_identifiers(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            let unit = m.get("type").is_some_and(Value::is_string) && m.contains_key("code");
             for (k, child) in m.iter_mut() {
-                if IDENTIFIERS.contains(&k.as_str()) || (unit && k == "code") {
+                if IDENTIFIERS.contains(&k.as_str()) {
                     *child = Value::Null;
                 } else {
                     mask_identifiers(child);

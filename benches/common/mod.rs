@@ -157,13 +157,13 @@ pub fn store_orders(conn: &mut PgConnection, n: usize, due: usize) {
            occupation_name, employer_cvr, employer_name, employer_conflict_affected, \
            responsible_unit_type, responsible_unit_code, coordinator_allowed, tasks, continuous, \
            positions, mediation_deadline, status, sharing_scope, created_at, updated_at, \
-           coordinator_allowed_since, snapshot) \
+           coordinator_allowed_since, responsible_since, snapshot) \
          SELECT id, 1, '\\x00', 'unit', 'system', 'T', 'O', '10150817', 'E', false, 'jobcenter', \
            '15300', true, 'tasks', false, 1, \
            CASE WHEN g <= $2 THEN date '2026-01-01' + (g % 28)::int \
                 ELSE date '2027-01-01' + (g % 700)::int END, \
            CASE WHEN g % 10 = 0 AND g > $2 THEN 'closed' ELSE 'open' END, 'neighbours', \
-           now(), now(), now(), jsonb_set($3, '{job_order_id}', to_jsonb(id::text))::json \
+           now(), now(), now(), now(), jsonb_set($3, '{job_order_id}', to_jsonb(id::text))::json \
          FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, $1) g) s",
     )
     .bind::<diesel::sql_types::BigInt, _>(n as i64)

@@ -76,6 +76,12 @@ impl Sharing {
                 return Err(invalid(format!("{unit} is listed twice")));
             }
         }
+        if units.contains(responsible) {
+            return Err(Rejection::beyond_schema(
+                ErrorCode::SharingInvalid,
+                format!("data.sharing: lists the responsible unit {responsible}"),
+            ));
+        }
         if responsible.kind() == UnitType::Akasse {
             if let Some((i, unit)) = units
                 .iter()
@@ -89,12 +95,6 @@ impl Sharing {
                     ),
                 ));
             }
-        }
-        if units.contains(responsible) {
-            return Err(Rejection::beyond_schema(
-                ErrorCode::SharingInvalid,
-                format!("data.sharing: lists the responsible unit {responsible}"),
-            ));
         }
         Ok(Sharing { scope, units })
     }

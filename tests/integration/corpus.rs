@@ -385,6 +385,12 @@ async fn every_hostile_message_is_dead_lettered_with_its_code_and_the_worker_app
         env.subscribe("akasse:9999").await,
         env.subscribe("akasse:9998").await,
     ];
+    // The only order of a-kasse 9997, shared only with a-kasse 9996: CPR-shaped
+    // identifiers (section 5.3).
+    let identifier_views = [
+        env.subscribe("akasse:9997").await,
+        env.subscribe("akasse:9996").await,
+    ];
     env.start_worker();
     let queue_of = |routing_key: &str| match routing_key {
         "joborder.snapshot" => env.settings.topology.joborders_queue.clone(),
@@ -586,6 +592,17 @@ async fn every_hostile_message_is_dead_lettered_with_its_code_and_the_worker_app
             "{}: {view}",
             unit.label
         );
+    }
+
+    // Identifiers are neither redacted nor rejected: they reach the
+    // responsible unit (9997) and the shared one (9996) as sent.
+    for unit in &identifier_views {
+        let got = unit.take(1, T).await;
+        let view = String::from_utf8_lossy(&got[0].raw);
+        for id in ["ANM-050575-1234", "0505751234", "c-290284-1234"] {
+            assert!(view.contains(id), "{}: {id} not in {view}", unit.label);
+        }
+        assert!(!view.contains("[CPR]"), "{}: {view}", unit.label);
     }
 
     // The worker never stopped: it is still running, and applies the next one.

@@ -209,11 +209,11 @@ async fn one_pass_over_100000_open_orders_with_100_due_reads_only_the_100() {
            occupation_name, employer_cvr, employer_name, employer_conflict_affected, \
            responsible_unit_type, responsible_unit_code, coordinator_allowed, tasks, continuous, \
            positions, mediation_deadline, status, sharing_scope, created_at, updated_at, \
-           coordinator_allowed_since, snapshot) \
+           coordinator_allowed_since, responsible_since, snapshot) \
          SELECT id, 1, '\\x00', 'unit', 'system', 'T', 'O', '10150817', 'E', false, 'jobcenter', \
            '15300', true, 'tasks', false, 1, \
            CASE WHEN g <= 100 THEN date '2026-01-01' + (g % 7) ELSE date '2027-06-01' + (g % 300) END, \
-           'open', 'internal', now(), now(), now(), \
+           'open', 'internal', now(), now(), now(), now(), \
            jsonb_set(t.snapshot::jsonb, '{job_order_id}', to_jsonb(id::text))::json \
          FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, 100000) g) s, \
               (SELECT snapshot FROM job_orders LIMIT 1) t",
