@@ -135,7 +135,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct AmqpSettings {
     /// The broker (AMQP 0-9-1 URL; amqps for TLS).
-    #[arg(id = "amqp_url", long = "amqp-url", env = "JOBSYNC_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", value_parser = parse_amqp_url, global = true)]
+    #[arg(id = "amqp_url", long = "amqp-url", env = "JOBSYNC_AMQP_URL", hide_env_values = true, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", value_parser = parse_amqp_url, global = true)]
     pub url: String,
     /// Unacknowledged deliveries the broker may have in flight per consumer.
     /// At least the batch size, so that a batch can fill.
@@ -150,7 +150,7 @@ pub struct AmqpSettings {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
     /// The PostgreSQL database (created if missing).
-    #[arg(id = "database_url", long = "database-url", env = "JOBSYNC_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/jobsync", value_parser = parse_database_url, global = true)]
+    #[arg(id = "database_url", long = "database-url", env = "JOBSYNC_DATABASE_URL", hide_env_values = true, default_value = "postgres://postgres@127.0.0.1:5432/jobsync", value_parser = parse_database_url, global = true)]
     pub url: String,
     /// Connections in the pool.
     #[arg(id = "database_pool_size", long = "database-pool-size", env = "JOBSYNC_DATABASE_POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256), global = true)]

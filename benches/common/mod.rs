@@ -322,11 +322,15 @@ impl BenchEnv {
         std::env::temp_dir().join(format!("{}.log", self.prefix))
     }
 
-    /// Starts one `jobsync run` (the release binary), as an operator would.
+    /// Starts one `jobsync run` (the release binary, or the one
+    /// `JOBSYNC_BENCH_BINARY` names, such as the previous release to compare
+    /// with in the same run), as an operator would.
     pub fn start_worker(&self) -> Worker {
         let log = std::fs::File::create(self.log_path()).unwrap();
         let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_jobsync"))
+        let binary = std::env::var_os("JOBSYNC_BENCH_BINARY")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_jobsync").into());
+        let child = Command::new(binary)
             .args(&self.args)
             .arg("run")
             .env("JOBSYNC_LOG_FORMAT", "json")

@@ -359,3 +359,28 @@ async fn json_logs_are_one_object_per_line_with_the_message_fields_and_no_passwo
     );
     assert!(!out.contains("guest:guest"), "{out}");
 }
+
+#[test]
+fn help_never_shows_a_password_from_the_environment() {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["dead-letters", "list", "--help"],
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("JOBSYNC_AMQP_URL", "amqp://svc:s3cr3t-amqp@broker:5672/%2f")
+            .env(
+                "JOBSYNC_DATABASE_URL",
+                "postgres://svc:s3cr3t-pg@db:5432/jobsync",
+            )
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("JOBSYNC_AMQP_URL"), "{args:?}: {text}");
+        for secret in ["s3cr3t-amqp", "s3cr3t-pg", "svc:"] {
+            assert!(!text.contains(secret), "{args:?} shows {secret}: {text}");
+        }
+    }
+}

@@ -40,6 +40,21 @@ async fn env_with_order(edit: impl FnOnce(&mut Value)) -> (TestEnv, Uuid) {
     (env, order)
 }
 
+/// A worker, one stored order and version 1 of its log: candidate `a` put
+/// forward by the neighbour, awaiting approval; 2 messages processed.
+async fn env_with_a_candidate_awaiting_approval() -> (TestEnv, Uuid, Uuid) {
+    let (env, order) = env_with_order(|_| {}).await;
+    let a = Uuid::new_v4();
+    env.publish(&[log_event(&mediation_log(
+        order,
+        1,
+        vec![candidate(a, NEIGHBOUR, "awaiting_approval", neighbour())],
+    ))])
+    .await;
+    env.wait_processed(2, T).await;
+    (env, order, a)
+}
+
 /// Waits until every mediation log published so far is handled: a sentinel
 /// log on a fresh order, behind them in the queue, is applied.
 async fn drain_logs(env: &TestEnv) {
@@ -404,15 +419,7 @@ async fn a_new_entry_must_come_from_the_responsible_unit_or_a_unit_the_order_is_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_new_entry_on_a_closed_order_but_existing_ones_may_still_change() {
-    let (env, order) = env_with_order(|_| {}).await;
-    let a = Uuid::new_v4();
-    env.publish(&[log_event(&mediation_log(
-        order,
-        1,
-        vec![candidate(a, NEIGHBOUR, "awaiting_approval", neighbour())],
-    ))])
-    .await;
-    env.wait_processed(2, T).await;
+    let (env, order, a) = env_with_a_candidate_awaiting_approval().await;
     // Closed by version 2 (updated 09:02); version 3 (09:03) is stored.
     let closed = |v| {
         let mut o = snapshot(order, v);
@@ -448,15 +455,7 @@ async fn no_new_entry_on_a_closed_order_but_existing_ones_may_still_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_responsible_unit_approves_a_candidate() {
-    let (env, order) = env_with_order(|_| {}).await;
-    let a = Uuid::new_v4();
-    env.publish(&[log_event(&mediation_log(
-        order,
-        1,
-        vec![candidate(a, NEIGHBOUR, "awaiting_approval", neighbour())],
-    ))])
-    .await;
-    env.wait_processed(2, T).await;
+    let (env, order, a) = env_with_a_candidate_awaiting_approval().await;
     let by_neighbour = mediation_log(
         order,
         2,
@@ -843,15 +842,7 @@ async fn putting_a_decided_candidate_back_to_the_employer_is_an_approval() {
 async fn without_a_coordinator_the_registering_unit_moves_on_an_entry_that_awaited_approval() {
     // The entry awaited approval under version 1; in version 2 (09:02) the
     // employer opts out of a coordinator.
-    let (env, order) = env_with_order(|_| {}).await;
-    let a = Uuid::new_v4();
-    env.publish(&[log_event(&mediation_log(
-        order,
-        1,
-        vec![candidate(a, NEIGHBOUR, "awaiting_approval", neighbour())],
-    ))])
-    .await;
-    env.wait_processed(2, T).await;
+    let (env, order, a) = env_with_a_candidate_awaiting_approval().await;
     let mut v2 = snapshot(order, 2);
     v2["coordinator_allowed"] = false.into();
     v2["coordinator"] = Value::Null;
