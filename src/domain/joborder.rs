@@ -363,7 +363,6 @@ pub struct StoredOrder {
     pub content_hash: Vec<u8>,
     pub responsible_unit: Unit,
     pub status: StatusKind,
-    pub coordinator_id: Option<String>,
     pub coordinator_reassignment_needed: bool,
     /// The coordinator in place when the order was last handed over.
     pub handover_coordinator_id: Option<String>,
@@ -427,7 +426,6 @@ impl StoredOrder {
             content_hash: order.content_hash.to_vec(),
             responsible_unit: order.responsible_unit.clone(),
             status: order.status.kind(),
-            coordinator_id: order.coordinator.as_ref().map(|c| c.id.clone()),
             coordinator_reassignment_needed: applied.coordinator_reassignment_needed,
             handover_coordinator_id: applied.handover_coordinator_id.clone(),
             coordinator_allowed: order.coordinator_allowed,

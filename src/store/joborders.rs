@@ -320,7 +320,6 @@ struct StoredRow {
     unit_type: String,
     unit_code: String,
     status: String,
-    coordinator_id: Option<String>,
     coordinator_reassignment_needed: bool,
     handover_coordinator_id: Option<String>,
     coordinator_allowed: bool,
@@ -350,7 +349,6 @@ fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Stored> {
             job_orders::responsible_unit_type,
             job_orders::responsible_unit_code,
             job_orders::status,
-            job_orders::coordinator_id,
             job_orders::coordinator_reassignment_needed,
             job_orders::handover_coordinator_id,
             job_orders::coordinator_allowed,
@@ -381,7 +379,6 @@ fn load_stored(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Stored> {
                 .expect("the CHECK constraint keeps unit types valid"),
             status: StatusKind::parse(&r.status)
                 .expect("the CHECK constraint keeps statuses valid"),
-            coordinator_id: r.coordinator_id,
             coordinator_reassignment_needed: r.coordinator_reassignment_needed,
             handover_coordinator_id: r.handover_coordinator_id,
             coordinator_allowed: r.coordinator_allowed,
