@@ -3,15 +3,15 @@
 use anyhow::{bail, Context as _};
 use lapin::types::FieldTable;
 
-use crate::amqp::{self, publisher::Outgoing, publisher::Publisher};
-use crate::config::{redact_url, Settings, Topology};
+use crate::amqp::{self, publisher::Outgoing, publisher::PublishError, publisher::Publisher};
+use crate::config::{redact_url, PublishArgs, TailArgs, Topology};
 use crate::domain::unit::Unit;
 use crate::store;
 
 /// `jobsync migrate`: creates the database when missing and applies pending
 /// migrations; returns how many were applied.
-pub async fn migrate(settings: &Settings) -> anyhow::Result<usize> {
-    let url = settings.database.url.clone();
+pub async fn migrate(url: &str) -> anyhow::Result<usize> {
+    let url = url.to_owned();
     tokio::task::spawn_blocking(move || {
         use diesel::Connection as _;
         store::db::create_database_if_missing(&url)?;
@@ -22,28 +22,46 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<usize> {
     .await?
 }
 
-/// Reads CloudEvents, one JSON object per line (blank lines skipped), and
-/// returns them as messages for the hub exchange. Every line is checked before
-/// anything is published, so a bad file publishes nothing.
+/// Reads CloudEvents written as JSON lines, as a JSON array, or as JSON
+/// objects one after another (pretty-printed or not), and returns them as
+/// messages for the hub exchange, each body exactly as written. Everything
+/// is checked before anything is published, so a bad file publishes nothing.
 pub fn read_events(text: &str, hub_exchange: &str) -> anyhow::Result<Vec<Outgoing>> {
+    use serde_json::value::RawValue;
     #[derive(serde::Deserialize)]
     struct Head {
         id: String,
         #[serde(rename = "type")]
         kind: String,
     }
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
+    let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
+    let mut values: Vec<(&RawValue, usize)> = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
+    loop {
+        let at = stream.byte_offset();
+        let Some(value) = stream.next() else { break };
+        let value = value.map_err(|e| anyhow::anyhow!("line {}: not JSON ({e})", e.line()))?;
+        let start = at + text[at..].len() - text[at..].trim_start().len();
+        if value.get().starts_with('[') {
+            let items: Vec<&RawValue> = serde_json::from_str(value.get()).with_context(|| {
+                format!("line {}: an array of anything but events", line_of(start))
+            })?;
+            values.extend(items.into_iter().map(|item| (item, line_of(start))));
+        } else {
+            values.push((value, line_of(start)));
         }
-        let head: Head = serde_json::from_str(line).with_context(|| {
-            format!("line {}: not a CloudEvent with a string id and type", n + 1)
+    }
+    let mut out = Vec::with_capacity(values.len());
+    for (n, (value, line)) in values.into_iter().enumerate() {
+        let head: Head = serde_json::from_str(value.get()).with_context(|| {
+            format!(
+                "event {} (line {line}): not a CloudEvent with a string id and type",
+                n + 1
+            )
         })?;
         let Some(routing_key) = head.kind.strip_prefix("dk.dfdg.") else {
             bail!(
-                "line {}: type {:?} is not a hub type (dk.dfdg.…)",
+                "event {} (line {line}): type {:?} is not a hub type (dk.dfdg.…)",
                 n + 1,
                 head.kind
             );
@@ -52,7 +70,7 @@ pub fn read_events(text: &str, hub_exchange: &str) -> anyhow::Result<Vec<Outgoin
             exchange: hub_exchange.to_owned(),
             routing_key: routing_key.to_owned(),
             properties: amqp::publisher::cloudevent_properties(&head.id, FieldTable::default()),
-            body: line.as_bytes().to_vec(),
+            body: value.get().as_bytes().to_vec(),
             mandatory: true,
         });
     }
@@ -60,25 +78,44 @@ pub fn read_events(text: &str, hub_exchange: &str) -> anyhow::Result<Vec<Outgoin
 }
 
 /// `jobsync publish FILE`: publishes the events of FILE (`-` for standard
-/// input) to the hub exchange under confirms; returns how many.
-pub async fn publish(settings: &Settings, file: &str) -> anyhow::Result<usize> {
-    let text = if file == "-" {
+/// input) to the hub exchange under confirms; returns how many. A message
+/// no queue takes (the worker has not declared its queues on this broker)
+/// is an error.
+pub async fn publish(args: &PublishArgs) -> anyhow::Result<usize> {
+    let text = if args.file == "-" {
         let mut s = String::new();
         tokio::io::AsyncReadExt::read_to_string(&mut tokio::io::stdin(), &mut s).await?;
         s
     } else {
-        tokio::fs::read_to_string(file)
+        tokio::fs::read_to_string(&args.file)
             .await
-            .with_context(|| format!("cannot read {file}"))?
+            .with_context(|| format!("cannot read {}", args.file))?
     };
-    let events = read_events(&text, &settings.topology.hub_exchange)?;
-    let (connection, _channel) = amqp::connect_declared(settings, "jobsync publish").await?;
+    let events = read_events(&text, &args.hub_exchange)?;
+    let connection = connect(&args.broker.amqp_url, "jobsync publish").await?;
+    let channel = connection.create_channel().await?;
+    amqp::topology::declare_topic_exchange(&channel, &args.hub_exchange).await?;
     let publisher = Publisher::open(&connection).await?;
     for chunk in events.chunks(1000) {
-        publisher.publish_all(chunk).await?;
+        publisher.publish_all(chunk).await.map_err(|e| match e {
+            PublishError::Unroutable { routing_key, .. } => anyhow::anyhow!(
+                "no queue takes {routing_key:?} on exchange {:?}: start the worker once (jobsync run) so that it declares its queues",
+                args.hub_exchange
+            ),
+            e => e.into(),
+        })?;
     }
+    publisher.close().await?;
+    let _ = channel.close(200, "published".into()).await;
     connection.close(200, "published".into()).await?;
     Ok(events.len())
+}
+
+/// Connects to the broker at `url`, naming the connection `name`.
+async fn connect(url: &str, name: &str) -> anyhow::Result<lapin::Connection> {
+    amqp::connect(url, name)
+        .await
+        .with_context(|| format!("cannot connect to RabbitMQ at {}", redact_url(url)))
 }
 
 /// Removes a prefixed environment (see [`crate::config::Topology::with_prefix`])
@@ -127,29 +164,23 @@ pub fn parse_unit(text: &str) -> anyhow::Result<Unit> {
 
 /// `jobsync tail UNIT`: declares an exclusive, self-deleting queue bound to
 /// `unit.<type>.<code>.#` on the notifications exchange and prints each
-/// notification as one JSON line on standard output, until `stop` (or
-/// `count` notifications).
+/// notification, as one JSON line or (`--pretty`) one line for a person,
+/// until `stop` (or `--count` notifications).
 pub async fn tail(
-    settings: &Settings,
-    unit: &str,
-    count: Option<u64>,
+    args: &TailArgs,
     stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     use futures_util::StreamExt;
     use lapin::options::BasicConsumeOptions;
     use std::io::Write;
 
-    let unit = parse_unit(unit)?;
-    let (connection, channel) =
-        amqp::connect_declared(settings, &format!("jobsync tail {unit}")).await?;
+    let unit = parse_unit(&args.unit)?;
+    let connection = connect(&args.broker.amqp_url, &format!("jobsync tail {unit}")).await?;
+    let channel = connection.create_channel().await?;
+    let exchange = &args.notifications_exchange;
+    amqp::topology::declare_topic_exchange(&channel, exchange).await?;
     let binding = format!("unit.{}.{}.#", unit.kind().as_str(), unit.code());
-    let queue = amqp::topology::watch(
-        &channel,
-        "",
-        &settings.topology.notifications_exchange,
-        &binding,
-    )
-    .await?;
+    let queue = amqp::topology::watch(&channel, "", exchange, &binding).await?;
     let mut deliveries = channel
         .basic_consume(
             queue.as_str().into(),
@@ -173,25 +204,56 @@ pub async fn tail(
     );
     let mut seen = 0u64;
     let mut out = std::io::stdout().lock();
-    while count.is_none_or(|c| seen < c) {
+    let result = loop {
+        if args.count.is_some_and(|c| seen >= c) {
+            break Ok(());
+        }
         let delivery = tokio::select! {
-            _ = stop.cancelled() => break,
+            _ = stop.cancelled() => break Ok(()),
             d = deliveries.next() => d,
         };
-        let Some(delivery) = delivery else { break };
+        let Some(delivery) = delivery else {
+            break Ok(());
+        };
         let delivery = delivery?;
-        // One line per notification, whatever the body's layout.
         let line = match serde_json::from_slice::<serde_json::Value>(&delivery.data) {
+            Ok(v) if args.pretty => pretty_line(&v, &unit),
+            // One line per notification, whatever the body's layout.
             Ok(v) => v.to_string(),
             Err(_) => String::from_utf8_lossy(&delivery.data).into_owned(),
         };
-        writeln!(out, "{line}")?;
-        out.flush()?;
+        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            break Err(e);
+        }
         seen += 1;
-    }
+    };
     drop(out);
+    let _ = channel.close(200, "tail stopped".into()).await;
     let _ = connection.close(200, "tail stopped".into()).await;
-    Ok(())
+    Ok(result?)
+}
+
+/// One line for a person: time, event, order, version (the job order's)
+/// and the unit tailed, e.g.
+/// `2026-03-02T09:15:00Z  joborder.updated  3f2c…  v4  jobcenter:15300`.
+/// (A notification shared with several units at once carries `shared` in
+/// its `unit` attribute; the line names the one watched.)
+pub fn pretty_line(event: &serde_json::Value, unit: &Unit) -> String {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    let kind = text(&event["type"]);
+    let kind = kind.strip_prefix("dk.jobsync.").unwrap_or(&kind);
+    let version = match &event["joborderversion"] {
+        serde_json::Value::Number(n) => format!("v{n}"),
+        _ => "-".to_owned(),
+    };
+    format!(
+        "{}  {:<22} {}  {:>4}  {}",
+        text(&event["time"]),
+        kind,
+        text(&event["subject"]),
+        version,
+        unit
+    )
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "jobsync", version, about, args_override_self = true)]
 pub struct Cli {
-    #[command(flatten)]
-    pub settings: Settings,
+    /// Log format: pretty on a terminal, json otherwise, unless set.
+    #[arg(long, env = "JOBSYNC_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -22,59 +23,163 @@ pub struct Cli {
 pub enum Command {
     /// Run the worker: migrate, declare the topology, consume, apply, publish;
     /// stop cleanly on SIGTERM or SIGINT.
-    Run,
-    /// Apply pending database migrations and exit.
-    Migrate,
-    /// Publish the CloudEvents in FILE (JSON lines; `-` for standard input) to
-    /// the hub exchange under publisher confirms, routing key from the type.
-    Publish {
-        /// A file of CloudEvents, one JSON object per line.
-        file: String,
-    },
-    /// The rejected messages in the dead-letter queue.
-    DeadLetters {
-        #[command(subcommand)]
-        action: DeadLettersAction,
-    },
+    Run(Box<Settings>),
+    /// Apply pending database migrations (creating the database if missing)
+    /// and exit.
+    Migrate(DatabaseSettings),
+    /// Publish CloudEvents to the hub exchange under publisher confirms,
+    /// routing key from the type (for demos and tests).
+    Publish(PublishArgs),
     /// Watch a unit's notifications: declare a temporary queue bound to
-    /// them and print each as one JSON line, until stopped.
-    Tail {
-        /// The unit, as `jobcenter:15300`, `akasse:1234` or `workindenmark:1`.
-        unit: String,
-        /// Stop after this many notifications.
-        #[arg(long)]
-        count: Option<u64>,
-    },
+    /// them and print each, until stopped.
+    Tail(TailArgs),
+    /// The rejected messages in the dead-letter queue: list, show, replay,
+    /// delete.
+    DeadLetters(DeadLettersArgs),
 }
 
-#[derive(Debug, Subcommand)]
+/// The broker, for the commands that only talk to it.
+#[derive(Debug, Clone, Args)]
+pub struct BrokerUrl {
+    /// The broker (AMQP 0-9-1 URL; amqps for TLS).
+    #[arg(id = "amqp_url", value_name = "URL", long = "amqp-url", env = "JOBSYNC_AMQP_URL", hide_env_values = true, default_value = defaults::AMQP_URL, value_parser = parse_amqp_url, global = true)]
+    pub amqp_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    /// A file of CloudEvents: JSON lines, a JSON array, or JSON objects one
+    /// after another (pretty-printed or not); `-` reads standard input.
+    pub file: String,
+    #[command(flatten)]
+    pub broker: BrokerUrl,
+    /// Topic exchange where the hub publishes.
+    #[arg(long, env = "JOBSYNC_HUB_EXCHANGE", default_value = defaults::HUB_EXCHANGE)]
+    pub hub_exchange: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TailArgs {
+    /// The unit, as `jobcenter:15300`, `akasse:1234` or `workindenmark:1`.
+    pub unit: String,
+    /// Stop after this many notifications.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// One readable line per notification (time, event, order, version,
+    /// unit) instead of JSON lines.
+    #[arg(long)]
+    pub pretty: bool,
+    #[command(flatten)]
+    pub broker: BrokerUrl,
+    /// Topic exchange of per-unit notifications.
+    #[arg(long, env = "JOBSYNC_NOTIFICATIONS_EXCHANGE", default_value = defaults::NOTIFICATIONS_EXCHANGE)]
+    pub notifications_exchange: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeadLettersArgs {
+    #[command(flatten)]
+    pub queue: DeadLetterQueue,
+    #[command(subcommand)]
+    pub action: DeadLettersAction,
+}
+
+/// Where the dead letters are, and where a replay sends them.
+#[derive(Debug, Clone, Args)]
+pub struct DeadLetterQueue {
+    #[command(flatten)]
+    pub broker: BrokerUrl,
+    /// Queue keeping rejected messages.
+    #[arg(long, env = "JOBSYNC_DEAD_LETTERS_QUEUE", default_value = defaults::DEAD_LETTERS_QUEUE, global = true)]
+    pub dead_letters_queue: String,
+    /// Topic exchange where the hub publishes (a replay publishes there).
+    #[arg(long, env = "JOBSYNC_HUB_EXCHANGE", default_value = defaults::HUB_EXCHANGE, global = true)]
+    pub hub_exchange: String,
+}
+
+/// Which dead letters a command takes: `--id` (repeatable), `--code` or
+/// `--all`.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct Which {
+    /// The ones with these message ids (repeat the flag, or separate with
+    /// commas); every one must be there.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub id: Vec<String>,
+    /// The ones with this error code (e.g. joborder.unknown).
+    #[arg(long)]
+    pub code: Option<String>,
+    /// All of them.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
 pub enum DeadLettersAction {
-    /// Show every dead letter with its error code, error, time, source
-    /// queue (and delivery count for those the broker dead-lettered); they
-    /// stay in the queue.
+    /// Show the dead letters, oldest first, with their error code, error,
+    /// time and source queue. They stay in the queue, unchanged.
     List {
+        /// Only those with this error code.
+        #[arg(long)]
+        code: Option<String>,
+        /// Only how many there are per error code.
+        #[arg(long)]
+        summary: bool,
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// Print dead letters in full: every header, then the body.
+    Show {
+        /// Message ids.
+        #[arg(required = true)]
+        id: Vec<String>,
+    },
     /// Republish dead letters to the hub exchange with their routing key,
-    /// under publisher confirms, and remove them: only those in the queue
-    /// when it starts.
+    /// under publisher confirms, and remove them once confirmed (only those
+    /// in the queue when it starts).
     Replay {
-        /// The one with this message id.
-        #[arg(long, group = "which")]
-        id: Option<String>,
-        /// Those with this error code (e.g. joborder.unknown).
-        #[arg(long, group = "which")]
-        code: Option<String>,
-        /// All of them.
-        #[arg(long, group = "which")]
-        all: bool,
+        #[command(flatten)]
+        which: Which,
+        /// At most this many (the oldest).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Only say which would be replayed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete dead letters for good.
+    Delete {
+        #[command(flatten)]
+        which: Which,
+        /// Really delete; without it, only say how many would be.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
+impl Which {
+    pub fn selection(&self) -> crate::deadletters::Selection {
+        use crate::deadletters::Selection;
+        match (&self.code, self.all) {
+            (Some(code), _) => Selection::Code(code.clone()),
+            (None, true) => Selection::All,
+            (None, false) => Selection::Ids(self.id.clone()),
+        }
+    }
+}
+
+/// The defaults of the contract's section 2 and 7.
+pub mod defaults {
+    pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+    pub const DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/jobsync";
+    pub const HUB_EXCHANGE: &str = "dfdg.hub";
+    pub const DEAD_LETTERS_QUEUE: &str = "jobsync.dead-letters";
+    pub const NOTIFICATIONS_EXCHANGE: &str = "jobsync.notifications";
+}
+
 /// Every setting of the worker, grouped by concern.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize)]
 pub struct Settings {
     #[command(flatten)]
     pub amqp: AmqpSettings,
@@ -85,45 +190,32 @@ pub struct Settings {
     #[command(flatten)]
     pub topology: Topology,
     /// Address of the operations endpoints (/healthz, /readyz, /metrics).
-    #[arg(
-        long,
-        env = "JOBSYNC_HTTP_ADDR",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "JOBSYNC_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
     /// How long, in seconds in all, a mediation log that cannot be applied
     /// yet (its job order is not stored, or its entries are newer than the
     /// stored order version and break a rule of it) is retried with growing
     /// delays through the retry exchange before it is rejected.
-    #[arg(
-        long,
-        env = "JOBSYNC_RETRY_TOTAL_S",
-        default_value_t = 600,
-        global = true
-    )]
+    #[arg(long, env = "JOBSYNC_RETRY_TOTAL_S", default_value_t = 600)]
     pub retry_total_s: u64,
     /// Seconds `jobsync run` may take to stop after SIGTERM or SIGINT
     /// (finish the batch in hand, publish what is committed); past it, it
     /// exits with status 1 and what was in hand is redelivered.
-    #[arg(long, env = "JOBSYNC_SHUTDOWN_GRACE_S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    #[arg(long, env = "JOBSYNC_SHUTDOWN_GRACE_S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub shutdown_grace_s: u64,
     /// Whether this instance runs the outbox relay (publishes committed
     /// notifications and events). With several instances, one relay
     /// publishes at a time; turn it off to run consume-only instances.
-    #[arg(long, env = "JOBSYNC_RELAY", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    #[arg(long, env = "JOBSYNC_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
     pub relay: bool,
     /// Seconds between expiry passes.
-    #[arg(long, env = "JOBSYNC_EXPIRY_INTERVAL_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    #[arg(long, env = "JOBSYNC_EXPIRY_INTERVAL_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub expiry_interval_s: u64,
     /// Days an inbound message id is kept in the inbox
     /// (`processed_messages`): a redelivery after that is no longer known
     /// as a duplicate by id (a stale or same version still is, by version).
-    #[arg(long, env = "JOBSYNC_INBOX_RETENTION_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    #[arg(long, env = "JOBSYNC_INBOX_RETENTION_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..))]
     pub inbox_retention_days: u32,
-    /// Log format: pretty on a terminal, json otherwise, unless set.
-    #[arg(long, env = "JOBSYNC_LOG_FORMAT", value_enum, global = true)]
-    pub log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,45 +224,55 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize)]
 pub struct AmqpSettings {
     /// The broker (AMQP 0-9-1 URL; amqps for TLS).
-    #[arg(id = "amqp_url", long = "amqp-url", env = "JOBSYNC_AMQP_URL", hide_env_values = true, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", value_parser = parse_amqp_url, global = true)]
+    #[arg(id = "amqp_url", value_name = "URL", long = "amqp-url", env = "JOBSYNC_AMQP_URL", hide_env_values = true, default_value = defaults::AMQP_URL, value_parser = parse_amqp_url)]
     pub url: String,
     /// Unacknowledged deliveries the broker may have in flight per consumer.
     /// At least the batch size, so that a batch can fill.
-    #[arg(long, env = "JOBSYNC_PREFETCH", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..), global = true)]
+    #[arg(long, env = "JOBSYNC_PREFETCH", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..))]
     pub prefetch: u16,
     /// How often a delivery may be redelivered before the broker dead-letters
     /// it (`x-delivery-limit` of the consumed queues).
-    #[arg(long, env = "JOBSYNC_DELIVERY_LIMIT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    #[arg(long, env = "JOBSYNC_DELIVERY_LIMIT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub delivery_limit: u32,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize)]
 pub struct DatabaseSettings {
     /// The PostgreSQL database (created if missing).
-    #[arg(id = "database_url", long = "database-url", env = "JOBSYNC_DATABASE_URL", hide_env_values = true, default_value = "postgres://postgres@127.0.0.1:5432/jobsync", value_parser = parse_database_url, global = true)]
+    #[arg(id = "database_url", value_name = "URL", long = "database-url", env = "JOBSYNC_DATABASE_URL", hide_env_values = true, default_value = defaults::DATABASE_URL, value_parser = parse_database_url)]
     pub url: String,
     /// Connections in the pool.
-    #[arg(id = "database_pool_size", long = "database-pool-size", env = "JOBSYNC_DATABASE_POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256), global = true)]
+    #[arg(id = "database_pool_size", value_name = "N", long = "database-pool-size", env = "JOBSYNC_DATABASE_POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub pool_size: u32,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize)]
 pub struct BatchSettings {
     /// Deliveries applied in one database transaction, at most.
-    #[arg(id = "batch_size", long = "batch-size", env = "JOBSYNC_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=5000), global = true)]
+    #[arg(id = "batch_size", value_name = "N", long = "batch-size", env = "JOBSYNC_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub size: u32,
     /// How long a batch waits to fill after its first delivery, in ms.
     #[arg(
         id = "batch_wait_ms",
+        value_name = "MS",
         long = "batch-wait-ms",
         env = "JOBSYNC_BATCH_WAIT_MS",
-        default_value_t = 5,
-        global = true
+        default_value_t = 5
     )]
     pub wait_ms: u64,
+}
+
+impl Settings {
+    /// The effective settings, for the start-up line: passwords hidden.
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        value["amqp"]["url"] = redact_url(&self.amqp.url).into();
+        value["database"]["url"] = redact_url(&self.database.url).into();
+        value
+    }
 }
 
 impl BatchSettings {
@@ -180,70 +282,54 @@ impl BatchSettings {
 }
 
 /// Exchange and queue names (section 2).
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize)]
 pub struct Topology {
     /// Topic exchange where the hub publishes.
     #[arg(
         long,
         env = "JOBSYNC_HUB_EXCHANGE",
-        default_value = "dfdg.hub",
-        global = true
+        default_value = defaults::HUB_EXCHANGE
     )]
     pub hub_exchange: String,
     /// Quorum queue of job order snapshots.
     #[arg(
         long,
         env = "JOBSYNC_JOBORDERS_QUEUE",
-        default_value = "jobsync.joborders",
-        global = true
+        default_value = "jobsync.joborders"
     )]
     pub joborders_queue: String,
     /// Quorum queue of mediation log snapshots.
     #[arg(
         long,
         env = "JOBSYNC_MEDIATIONLOGS_QUEUE",
-        default_value = "jobsync.mediationlogs",
-        global = true
+        default_value = "jobsync.mediationlogs"
     )]
     pub mediationlogs_queue: String,
     /// Exchange of delayed redelivery.
-    #[arg(
-        long,
-        env = "JOBSYNC_RETRY_EXCHANGE",
-        default_value = "jobsync.retry",
-        global = true
-    )]
+    #[arg(long, env = "JOBSYNC_RETRY_EXCHANGE", default_value = "jobsync.retry")]
     pub retry_exchange: String,
     /// Exchange of rejected messages.
-    #[arg(
-        long,
-        env = "JOBSYNC_DEAD_EXCHANGE",
-        default_value = "jobsync.dead",
-        global = true
-    )]
+    #[arg(long, env = "JOBSYNC_DEAD_EXCHANGE", default_value = "jobsync.dead")]
     pub dead_exchange: String,
     /// Queue keeping rejected messages.
     #[arg(
         long,
         env = "JOBSYNC_DEAD_LETTERS_QUEUE",
-        default_value = "jobsync.dead-letters",
-        global = true
+        default_value = defaults::DEAD_LETTERS_QUEUE
     )]
     pub dead_letters_queue: String,
     /// Topic exchange of per-unit notifications.
     #[arg(
         long,
         env = "JOBSYNC_NOTIFICATIONS_EXCHANGE",
-        default_value = "jobsync.notifications",
-        global = true
+        default_value = defaults::NOTIFICATIONS_EXCHANGE
     )]
     pub notifications_exchange: String,
     /// Topic exchange of lifecycle events.
     #[arg(
         long,
         env = "JOBSYNC_EVENTS_EXCHANGE",
-        default_value = "jobsync.events",
-        global = true
+        default_value = "jobsync.events"
     )]
     pub events_exchange: String,
 }
@@ -268,6 +354,29 @@ impl Topology {
             notifications_exchange: p(&self.notifications_exchange),
             events_exchange: p(&self.events_exchange),
         }
+    }
+
+    /// The environment variables that select these names.
+    pub fn as_envs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("JOBSYNC_HUB_EXCHANGE", self.hub_exchange.clone()),
+            ("JOBSYNC_JOBORDERS_QUEUE", self.joborders_queue.clone()),
+            (
+                "JOBSYNC_MEDIATIONLOGS_QUEUE",
+                self.mediationlogs_queue.clone(),
+            ),
+            ("JOBSYNC_RETRY_EXCHANGE", self.retry_exchange.clone()),
+            ("JOBSYNC_DEAD_EXCHANGE", self.dead_exchange.clone()),
+            (
+                "JOBSYNC_DEAD_LETTERS_QUEUE",
+                self.dead_letters_queue.clone(),
+            ),
+            (
+                "JOBSYNC_NOTIFICATIONS_EXCHANGE",
+                self.notifications_exchange.clone(),
+            ),
+            ("JOBSYNC_EVENTS_EXCHANGE", self.events_exchange.clone()),
+        ]
     }
 
     /// The command-line flags that select these names.
@@ -317,9 +426,7 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Parses the command line and environment. On a bad setting, the error is
-/// one line naming the setting (flag and environment variable) and what is
-/// wrong, with any password hidden.
+/// Parses the command line and environment.
 pub fn parse_cli<I, T>(args: I) -> Result<Cli, clap::Error>
 where
     I: IntoIterator<Item = T>,
@@ -328,71 +435,55 @@ where
     Cli::try_parse_from(args)
 }
 
-/// One line for a clap error: the setting, its environment variable and what
-/// is wrong. Help and version requests are not errors and keep clap's text.
-pub fn one_line_error(err: &clap::Error) -> Option<String> {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if matches!(
-        err.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        return None;
+/// The worker's settings from `args` (flags as after `jobsync run`) and the
+/// environment.
+pub fn worker_settings<I, T>(args: I) -> Result<Settings, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args = ["jobsync".into(), "run".into()]
+        .into_iter()
+        .chain(args.into_iter().map(Into::into));
+    match Cli::try_parse_from(args)?.command {
+        Command::Run(settings) => Ok(*settings),
+        _ => unreachable!("`jobsync run` parses as Run"),
     }
-    let arg = match err.get(ContextKind::InvalidArg) {
-        Some(ContextValue::String(s)) => s.clone(),
-        _ => {
-            let text = err.to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("invalid command line")
-                .trim_start_matches("error: ");
-            return Some(format!("jobsync: {first}"));
+}
+
+/// The text of a clap error as the user sees it: clap's own message, with
+/// the environment variable of the setting named beside its flag, and the
+/// password of a URL hidden. Help and version are returned as they are.
+pub fn error_text(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let mut text = err.to_string();
+    if let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) {
+        let flag = arg.split_whitespace().next().unwrap_or(arg);
+        if let Some(env) = env_of_flag(flag) {
+            text = text.replacen(&format!("'{arg}'"), &format!("'{arg}' ({env})"), 1);
         }
-    };
-    let flag = arg.split_whitespace().next().unwrap_or(&arg).to_owned();
-    let env = env_of_flag(&flag);
-    let value = match err.get(ContextKind::InvalidValue) {
-        Some(ContextValue::String(v)) => {
-            if flag.ends_with("-url") {
-                redact_url(v)
-            } else {
-                v.clone()
+        if let Some(ContextValue::String(value)) = err.get(ContextKind::InvalidValue) {
+            if flag.ends_with("-url") && !value.is_empty() {
+                text = text.replace(value.as_str(), &redact_url(value));
             }
         }
-        _ => String::new(),
-    };
-    let why = match (err.source(), err.get(ContextKind::ValidValue)) {
-        (Some(source), _) => source.to_string(),
-        (None, Some(ContextValue::Strings(valid))) => {
-            format!("expected one of {}", valid.join(", "))
-        }
-        (None, _) => "invalid value".to_owned(),
-    };
-    let setting = match env {
-        Some(env) => format!("{env} ({flag})"),
-        None => flag,
-    };
-    Some(format!(
-        "jobsync: invalid setting {setting}: {value:?}: {why}"
-    ))
+    }
+    text
 }
 
+/// The environment variable of the flag `flag` (`--prefetch`), in any
+/// subcommand.
 fn env_of_flag(flag: &str) -> Option<String> {
     use clap::CommandFactory;
-    let long = flag.trim_start_matches("--");
-    let cmd = Cli::command();
-    let env = cmd
-        .get_arguments()
-        .find(|a| a.get_long() == Some(long))
-        .and_then(|a| a.get_env())
-        .map(|e| e.to_string_lossy().into_owned());
-    env
+    fn find(cmd: &clap::Command, long: &str) -> Option<String> {
+        cmd.get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .or_else(|| cmd.get_subcommands().find_map(|c| find(c, long)))
+    }
+    find(&Cli::command(), flag.trim_start_matches("--"))
 }
-
-use std::error::Error as _;
 
 #[cfg(test)]
 mod tests {
@@ -400,8 +491,7 @@ mod tests {
 
     #[test]
     fn defaults_are_those_of_the_contract() {
-        let cli = parse_cli(["jobsync", "run"]).unwrap();
-        let s = cli.settings;
+        let s = worker_settings::<_, &str>([]).unwrap();
         assert_eq!(s.amqp.url, "amqp://guest:guest@127.0.0.1:5672/%2f");
         assert_eq!(s.database.url, "postgres://postgres@127.0.0.1:5432/jobsync");
         assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
@@ -412,40 +502,87 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_setting_is_one_line_naming_it() {
-        let err = parse_cli(["jobsync", "--prefetch", "lots", "run"]).unwrap_err();
-        let line = one_line_error(&err).unwrap();
-        assert!(!line.contains('\n'), "{line}");
-        assert!(line.contains("JOBSYNC_PREFETCH (--prefetch)"), "{line}");
-        assert!(line.contains("\"lots\""), "{line}");
+    fn a_bad_setting_names_its_flag_and_variable() {
+        let err = parse_cli(["jobsync", "run", "--prefetch", "lots"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let text = error_text(&err);
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .contains("'--prefetch <PREFETCH>' (JOBSYNC_PREFETCH)"),
+            "{text}"
+        );
+        assert!(text.contains("'lots'"), "{text}");
     }
 
     #[test]
     fn a_bad_choice_lists_the_valid_ones() {
-        let err = parse_cli(["jobsync", "--log-format", "xml", "run"]).unwrap_err();
-        let line = one_line_error(&err).unwrap();
-        assert!(line.contains("JOBSYNC_LOG_FORMAT (--log-format)"), "{line}");
-        assert!(line.ends_with("expected one of pretty, json"), "{line}");
+        let err = parse_cli(["jobsync", "run", "--log-format", "xml"]).unwrap_err();
+        let text = error_text(&err);
+        assert!(text.contains("JOBSYNC_LOG_FORMAT"), "{text}");
+        assert!(text.contains("pretty, json"), "{text}");
     }
 
     #[test]
     fn a_bad_url_never_shows_its_password() {
         let err =
-            parse_cli(["jobsync", "--database-url", "mysql://u:hunter2@h/db", "run"]).unwrap_err();
-        let line = one_line_error(&err).unwrap();
-        assert!(line.contains("JOBSYNC_DATABASE_URL"), "{line}");
-        assert!(!line.contains("hunter2"), "{line}");
+            parse_cli(["jobsync", "run", "--database-url", "mysql://u:hunter2@h/db"]).unwrap_err();
+        let text = error_text(&err);
+        assert!(text.contains("JOBSYNC_DATABASE_URL"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn the_tools_take_only_their_own_settings() {
+        // A worker setting is no flag of `dead-letters list`…
+        let err = parse_cli(["jobsync", "dead-letters", "list", "--prefetch", "5"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        // …and a bad worker setting in the environment is not its concern.
+        let cli = parse_cli([
+            "jobsync",
+            "dead-letters",
+            "replay",
+            "--id",
+            "a,b",
+            "--amqp-url",
+            "amqp://h/%2f",
+        ])
+        .unwrap();
+        let Command::DeadLetters(dl) = cli.command else {
+            panic!()
+        };
+        assert_eq!(dl.queue.broker.amqp_url, "amqp://h/%2f");
+        let DeadLettersAction::Replay { which, .. } = dl.action else {
+            panic!()
+        };
+        assert_eq!(which.id, ["a", "b"]);
+    }
+
+    #[test]
+    fn replay_needs_exactly_one_choice() {
+        for args in [
+            &["jobsync", "dead-letters", "replay"][..],
+            &["jobsync", "dead-letters", "replay", "--all", "--code", "x"],
+            &["jobsync", "dead-letters", "delete", "--yes"],
+        ] {
+            let err = parse_cli(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn no_command_is_a_usage_error() {
+        let err = parse_cli(["jobsync"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
     }
 
     #[test]
     fn a_prefixed_topology_round_trips_through_its_flags() {
-        let defaults = parse_cli(["jobsync", "run"]).unwrap().settings.topology;
+        let defaults = worker_settings::<_, &str>([]).unwrap().topology;
         let prefixed = defaults.with_prefix("t1");
         assert_eq!(prefixed.joborders_queue, "t1.jobsync.joborders");
-        let mut args = vec!["jobsync".to_owned()];
-        args.extend(prefixed.as_args());
-        args.push("run".into());
-        let parsed = parse_cli(args).unwrap().settings.topology;
+        let parsed = worker_settings(prefixed.as_args()).unwrap().topology;
         assert_eq!(parsed.as_args(), prefixed.as_args());
     }
 

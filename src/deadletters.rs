@@ -1,22 +1,30 @@
-//! `jobsync dead-letters list` and `replay`: the rejected messages kept in
-//! `jobsync.dead-letters`, with their reasons, and putting them back on the
-//! hub exchange once their cause is fixed.
+//! `jobsync dead-letters list|show|replay|delete`: the rejected messages kept
+//! in `jobsync.dead-letters`, with their reasons; putting them back on the
+//! hub exchange once their cause is fixed, or deleting them.
 //!
-//! Both read exactly the messages that are in the queue when they start
-//! (its message count then), holding each unacknowledged until the end, so
-//! a message that arrives meanwhile is neither listed nor replayed. `list`
-//! returns every message to the queue; `replay` removes a message only after
-//! the broker confirmed its republication.
+//! Every command reads exactly the messages that are in the queue when it
+//! starts (its message count then), holding each unacknowledged until the
+//! end, so a message that arrives meanwhile (a replayed one rejected again,
+//! say) is neither listed nor taken. What is not taken goes back to the
+//! queue. Returning a message raises the broker's delivery count of it, so
+//! the queue is declared with no delivery limit (see
+//! [`crate::amqp::topology::dead_letters_queue_arguments`]) and no count is
+//! shown. Every command ends by closing its channel, which the broker
+//! answers only after it has handled every acknowledgement sent before: when
+//! a command returns, what it removed is gone.
 
-use anyhow::Context as _;
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context as _};
 use lapin::message::BasicGetMessage;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::Channel;
+use lapin::{Channel, Connection};
 use serde::Serialize;
 
 use crate::amqp::{self, publisher::Outgoing, publisher::Publisher};
-use crate::config::Settings;
+use crate::config::{redact_url, DeadLetterQueue};
+use crate::contract::headers;
 
 /// A dead-lettered message as `list` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -34,14 +42,23 @@ pub struct DeadLetter {
     pub source_queue: Option<String>,
     /// The routing key it is replayed with (the hub's).
     pub routing_key: String,
-    /// For one the broker dead-lettered: how often it was delivered.
-    pub delivery_count: Option<i64>,
 }
 
-/// Which dead letters `replay` takes.
+/// A dead letter in full, as `show` prints it.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub letter: DeadLetter,
+    /// Every header, by name, as text.
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// Which dead letters a command takes.
 #[derive(Debug, Clone)]
 pub enum Selection {
-    Id(String),
+    /// Those with these message ids; each must be there.
+    Ids(Vec<String>),
+    /// Those with this error code.
     Code(String),
     All,
 }
@@ -49,114 +66,279 @@ pub enum Selection {
 impl Selection {
     fn matches(&self, d: &DeadLetter) -> bool {
         match self {
-            Selection::Id(id) => d.id.as_deref() == Some(id.as_str()),
+            Selection::Ids(ids) => d.id.as_ref().is_some_and(|id| ids.contains(id)),
             Selection::Code(code) => d.error_code.as_deref() == Some(code.as_str()),
             Selection::All => true,
         }
     }
 }
 
-/// Lists the dead letters, leaving them in the queue.
-pub async fn list(settings: &Settings) -> anyhow::Result<Vec<DeadLetter>> {
-    let (connection, channel) =
-        amqp::connect_declared(settings, "jobsync dead-letters list").await?;
-    let held = take_present(&channel, &settings.topology.dead_letters_queue).await?;
-    let listed = held.iter().map(describe).collect();
-    if let Some(last) = held.last() {
-        last.delivery
-            .acker
-            .nack(BasicNackOptions {
-                multiple: true,
-                requeue: true,
-            })
-            .await?;
+/// What `replay` or `delete` did, or with `dry_run` would do.
+#[derive(Debug, Clone)]
+pub struct Taken {
+    pub letters: Vec<DeadLetter>,
+    pub dry_run: bool,
+}
+
+/// The messages in the dead-letter queue when a command started, held
+/// unacknowledged on `channel`.
+struct Held {
+    connection: Connection,
+    channel: Channel,
+    messages: Vec<(BasicGetMessage, DeadLetter)>,
+}
+
+impl Held {
+    /// Connects and takes exactly the messages in the queue now, oldest
+    /// first.
+    async fn take(broker: &DeadLetterQueue, command: &str) -> anyhow::Result<Held> {
+        let connection = amqp::connect(
+            &broker.broker.amqp_url,
+            &format!("jobsync dead-letters {command}"),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to RabbitMQ at {}",
+                redact_url(&broker.broker.amqp_url)
+            )
+        })?;
+        let channel = connection.create_channel().await?;
+        let queue = broker.dead_letters_queue.as_str();
+        let present = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .with_context(|| {
+                format!("no dead-letter queue {queue:?} on this broker (has the worker run here?)")
+            })?
+            .message_count();
+        let mut messages = Vec::with_capacity(present as usize);
+        while messages.len() < present as usize {
+            match channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: false })
+                .await?
+            {
+                Some(message) => {
+                    let d = describe(&message);
+                    messages.push((message, d));
+                }
+                None => break,
+            }
+        }
+        Ok(Held {
+            connection,
+            channel,
+            messages,
+        })
     }
-    let _ = connection.close(200, "listed".into()).await;
+
+    /// The indices of the messages `which` takes, at most `limit`. Every id
+    /// of [`Selection::Ids`] must be there; if one is not, nothing is taken.
+    fn select(&self, which: &Selection, limit: Option<usize>) -> anyhow::Result<Vec<usize>> {
+        if let Selection::Ids(ids) = which {
+            let missing: Vec<&str> = ids
+                .iter()
+                .filter(|id| !self.messages.iter().any(|(_, d)| d.id.as_ref() == Some(id)))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                bail!("no dead letter with id {}", missing.join(", "));
+            }
+        }
+        Ok(self
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, d))| which.matches(d))
+            .map(|(i, _)| i)
+            .take(limit.unwrap_or(usize::MAX))
+            .collect())
+    }
+
+    /// Acknowledges (removes) the messages at `taken`, returns every other
+    /// to the queue, and closes the channel and the connection: the broker
+    /// answers the channel's close only after it has handled everything sent
+    /// on it before.
+    async fn finish(self, taken: &[usize]) -> anyhow::Result<()> {
+        for &i in taken {
+            self.messages[i]
+                .0
+                .delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await?;
+        }
+        for (i, (message, _)) in self.messages.iter().enumerate() {
+            if !taken.contains(&i) {
+                message
+                    .delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        multiple: false,
+                        requeue: true,
+                    })
+                    .await?;
+            }
+        }
+        self.channel.close(200, "done".into()).await.context(
+            "closing the channel (the broker's confirmation that it has the acknowledgements)",
+        )?;
+        let _ = self.connection.close(200, "done".into()).await;
+        Ok(())
+    }
+}
+
+/// Lists the dead letters (those with error code `code`, if given), oldest
+/// first, leaving them in the queue.
+pub async fn list(broker: &DeadLetterQueue, code: Option<&str>) -> anyhow::Result<Vec<DeadLetter>> {
+    let held = Held::take(broker, "list").await?;
+    let listed = held
+        .messages
+        .iter()
+        .map(|(_, d)| d)
+        .filter(|d| code.is_none_or(|c| d.error_code.as_deref() == Some(c)))
+        .cloned()
+        .collect();
+    held.finish(&[]).await?;
     Ok(listed)
 }
 
-/// Republishes the selected dead letters to the hub exchange with their
-/// routing key, under confirms, and removes them; returns what was
-/// replayed.
-pub async fn replay(settings: &Settings, which: &Selection) -> anyhow::Result<Vec<DeadLetter>> {
-    let (connection, channel) =
-        amqp::connect_declared(settings, "jobsync dead-letters replay").await?;
-    let publisher = Publisher::open(&connection).await?;
-    let held = take_present(&channel, &settings.topology.dead_letters_queue).await?;
-    let mut replayed = Vec::new();
-    let mut outgoing = Vec::new();
-    let mut chosen = Vec::new();
-    let mut others = Vec::new();
-    for message in &held {
-        let d = describe(message);
-        if !which.matches(&d) {
-            others.push(message);
-            continue;
+/// The dead letters with these ids in full, leaving them in the queue; an
+/// error if one of them is not there.
+pub async fn show(broker: &DeadLetterQueue, ids: &[String]) -> anyhow::Result<Vec<Shown>> {
+    let held = Held::take(broker, "show").await?;
+    let chosen = match held.select(&Selection::Ids(ids.to_vec()), None) {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            held.finish(&[]).await?;
+            return Err(e);
         }
-        outgoing.push(Outgoing {
-            exchange: settings.topology.hub_exchange.clone(),
-            routing_key: d.routing_key.clone(),
-            properties: message
+    };
+    let shown = chosen
+        .iter()
+        .map(|&i| {
+            let (message, letter) = &held.messages[i];
+            let headers = message
                 .delivery
                 .properties
-                .clone()
-                .with_headers(clean_headers(message.delivery.properties.headers())),
-            body: message.delivery.data.clone(),
-            mandatory: true,
-        });
-        chosen.push(message);
-        replayed.push(d);
-    }
-    publisher
-        .publish_all(&outgoing)
-        .await
-        .context("republishing to the hub exchange")?;
-    for message in chosen {
-        message
-            .delivery
-            .acker
-            .ack(BasicAckOptions::default())
-            .await?;
-    }
-    // The others go back.
-    for message in others {
-        message
-            .delivery
-            .acker
-            .nack(BasicNackOptions {
-                multiple: false,
-                requeue: true,
-            })
-            .await?;
-    }
-    let _ = connection.close(200, "replayed".into()).await;
-    Ok(replayed)
+                .headers()
+                .as_ref()
+                .map(|h| {
+                    h.inner()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), value_text(v)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Shown {
+                letter: letter.clone(),
+                headers,
+                body: message.delivery.data.clone(),
+            }
+        })
+        .collect();
+    held.finish(&[]).await?;
+    Ok(shown)
 }
 
-/// Takes (unacknowledged) exactly the messages in `queue` now.
-async fn take_present(channel: &Channel, queue: &str) -> anyhow::Result<Vec<BasicGetMessage>> {
-    let present = channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?
-        .message_count();
-    let mut held = Vec::with_capacity(present as usize);
-    while held.len() < present as usize {
-        match channel
-            .basic_get(queue.into(), BasicGetOptions { no_ack: false })
-            .await?
-        {
-            Some(message) => held.push(message),
-            None => break,
+/// Republishes the selected dead letters (at most `limit`) to the hub
+/// exchange with their routing key, under publisher confirms, in chunks, and
+/// removes each chunk's originals once the broker confirmed it. `progress`
+/// is told how many are done. With `dry_run`, only says which.
+pub async fn replay(
+    broker: &DeadLetterQueue,
+    which: &Selection,
+    limit: Option<usize>,
+    dry_run: bool,
+    mut progress: impl FnMut(usize, usize),
+) -> anyhow::Result<Taken> {
+    const CHUNK: usize = 200;
+    let held = Held::take(broker, "replay").await?;
+    let chosen = match held.select(which, limit) {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            held.finish(&[]).await?;
+            return Err(e);
         }
+    };
+    let letters: Vec<DeadLetter> = chosen.iter().map(|&i| held.messages[i].1.clone()).collect();
+    if dry_run {
+        held.finish(&[]).await?;
+        return Ok(Taken {
+            letters,
+            dry_run: true,
+        });
     }
-    Ok(held)
+    let publisher = Publisher::open(&held.connection).await?;
+    let mut confirmed = 0;
+    let mut failure = None;
+    for chunk in chosen.chunks(CHUNK) {
+        let outgoing: Vec<Outgoing> = chunk
+            .iter()
+            .map(|&i| {
+                let (message, d) = &held.messages[i];
+                Outgoing {
+                    exchange: broker.hub_exchange.clone(),
+                    routing_key: d.routing_key.clone(),
+                    properties: message
+                        .delivery
+                        .properties
+                        .clone()
+                        .with_headers(clean_headers(message.delivery.properties.headers())),
+                    body: message.delivery.data.clone(),
+                    mandatory: true,
+                }
+            })
+            .collect();
+        if let Err(e) = publisher.publish_all(&outgoing).await {
+            failure = Some(e);
+            break;
+        }
+        confirmed += chunk.len();
+        progress(confirmed, chosen.len());
+    }
+    let _ = publisher.close().await;
+    // Only the confirmed ones are removed: a chunk that failed stays, whole,
+    // in the dead letters (some of it may have reached the hub: replaying
+    // it again is safe, the worker knows a message by its id).
+    held.finish(&chosen[..confirmed]).await?;
+    if let Some(e) = failure {
+        return Err(anyhow::Error::new(e).context(format!(
+            "republishing to the hub exchange after {confirmed} of {} (those stay in the dead letters)",
+            chosen.len()
+        )));
+    }
+    Ok(Taken {
+        letters,
+        dry_run: false,
+    })
+}
+
+/// Deletes the selected dead letters for good; with `dry_run`, only says
+/// which.
+pub async fn delete(
+    broker: &DeadLetterQueue,
+    which: &Selection,
+    dry_run: bool,
+) -> anyhow::Result<Taken> {
+    let held = Held::take(broker, "delete").await?;
+    let chosen = match held.select(which, None) {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            held.finish(&[]).await?;
+            return Err(e);
+        }
+    };
+    let letters = chosen.iter().map(|&i| held.messages[i].1.clone()).collect();
+    held.finish(if dry_run { &[] } else { &chosen }).await?;
+    Ok(Taken { letters, dry_run })
 }
 
 use amqp::header_text as text;
@@ -169,6 +351,33 @@ fn integer(value: &AMQPValue) -> Option<i64> {
         AMQPValue::ShortInt(n) => Some(i64::from(*n)),
         AMQPValue::Timestamp(n) => i64::try_from(*n).ok(),
         _ => None,
+    }
+}
+
+/// A header's value as text: strings as they are, numbers in decimal,
+/// tables and arrays as JSON.
+fn value_text(value: &AMQPValue) -> String {
+    fn json(value: &AMQPValue) -> serde_json::Value {
+        match value {
+            AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into(),
+            AMQPValue::ShortString(s) => s.as_str().into(),
+            AMQPValue::Boolean(b) => (*b).into(),
+            AMQPValue::FieldArray(a) => a.as_slice().iter().map(json).collect(),
+            AMQPValue::FieldTable(t) => t
+                .inner()
+                .iter()
+                .map(|(k, v)| (k.to_string(), json(v)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            other => match integer(other) {
+                Some(n) => n.into(),
+                None => format!("{other:?}").into(),
+            },
+        }
+    }
+    match json(value) {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
     }
 }
 
@@ -187,13 +396,12 @@ fn describe(message: &BasicGetMessage) -> DeadLetter {
             .as_ref()
             .map(|s| s.to_string()),
         kind,
-        error_code: text(&headers, "x-jobsync-error-code"),
-        error: text(&headers, "x-jobsync-error"),
-        rejected_at: text(&headers, "x-jobsync-rejected-at"),
-        source_queue: text(&headers, "x-jobsync-source-queue"),
-        routing_key: text(&headers, crate::worker::ROUTING_KEY_HEADER)
+        error_code: text(&headers, headers::ERROR_CODE),
+        error: text(&headers, headers::ERROR),
+        rejected_at: text(&headers, headers::REJECTED_AT),
+        source_queue: text(&headers, headers::SOURCE_QUEUE),
+        routing_key: text(&headers, headers::ROUTING_KEY)
             .unwrap_or_else(|| delivery.routing_key.to_string()),
-        delivery_count: None,
     };
     // Dead-lettered by the broker (its delivery limit): x-death.
     if let Some((_, AMQPValue::FieldArray(deaths))) = headers
@@ -228,13 +436,6 @@ fn describe(message: &BasicGetMessage) -> DeadLetter {
             }
         }
     }
-    if d.delivery_count.is_none() {
-        d.delivery_count = headers
-            .inner()
-            .iter()
-            .find(|(k, _)| k.as_str() == "x-delivery-count")
-            .and_then(|(_, v)| integer(v));
-    }
     d
 }
 
@@ -246,7 +447,7 @@ fn clean_headers(headers: &Option<FieldTable>) -> FieldTable {
     if let Some(h) = headers {
         for (k, v) in h.inner() {
             let name = k.as_str();
-            if name.starts_with("x-jobsync-")
+            if name.starts_with(headers::JOBSYNC_PREFIX)
                 || name == "x-death"
                 || name.starts_with("x-first-death")
                 || name.starts_with("x-last-death")

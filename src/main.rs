@@ -1,9 +1,13 @@
 //! The `jobsync` binary: telemetry, settings, the command; errors become exit
-//! codes (1 for a failure, 2 for a bad setting).
+//! codes (1 for a failure, 2 for a usage error or a bad setting). A closed
+//! standard output (`jobsync dead-letters list | head -1`) ends a command
+//! quietly.
 
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
-use jobsync::config::{self, Command};
+use jobsync::config::{self, Command, DeadLettersAction};
+use jobsync::deadletters;
 use tokio_util::sync::CancellationToken;
 
 /// At most two glibc malloc arenas (instead of eight per core): the apply
@@ -24,63 +28,25 @@ fn main() -> ExitCode {
     let cli = match config::parse_cli(std::env::args_os()) {
         Ok(cli) => cli,
         Err(err) => {
-            return match config::one_line_error(&err) {
-                Some(line) => {
-                    eprintln!("{line}");
-                    ExitCode::from(2)
-                }
-                None => {
-                    let _ = err.print();
-                    ExitCode::SUCCESS
-                }
-            };
+            // Help and version go to standard output and exit 0; usage
+            // errors to standard error, with exit status 2.
+            let text = config::error_text(&err);
+            if err.use_stderr() {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
+            return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
         }
     };
-    jobsync::telemetry::init(cli.settings.log_format);
+    jobsync::telemetry::init(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Run => {
-                let shutdown = CancellationToken::new();
-                tokio::spawn(stop_on_signal(shutdown.clone()));
-                let grace = std::time::Duration::from_secs(cli.settings.shutdown_grace_s);
-                let run = jobsync::worker::run(cli.settings, shutdown.clone());
-                tokio::pin!(run);
-                let over = async {
-                    shutdown.cancelled().await;
-                    tokio::time::sleep(grace).await;
-                };
-                tokio::select! {
-                    result = &mut run => result,
-                    _ = over => Err(anyhow::anyhow!(
-                        "not stopped within the grace period of {} s (JOBSYNC_SHUTDOWN_GRACE_S); what was in hand is redelivered",
-                        grace.as_secs()
-                    )),
-                }
-            }
-            Command::Migrate => {
-                let applied = jobsync::commands::migrate(&cli.settings).await?;
-                tracing::info!(migrations.applied = applied, "database is up to date");
-                Ok(())
-            }
-            Command::Publish { file } => {
-                let n = jobsync::commands::publish(&cli.settings, &file).await?;
-                println!("published {n} events");
-                Ok(())
-            }
-            Command::DeadLetters { action } => dead_letters(&cli.settings, action).await,
-            Command::Tail { unit, count } => {
-                let shutdown = CancellationToken::new();
-                tokio::spawn(stop_on_signal(shutdown.clone()));
-                jobsync::commands::tail(&cli.settings, &unit, count, shutdown).await
-            }
-        }
-    });
-    match result {
+    match runtime.block_on(command(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let line = format!("{e:#}");
             tracing::error!(error = %line, "jobsync failed");
@@ -90,53 +56,184 @@ fn main() -> ExitCode {
     }
 }
 
-/// `jobsync dead-letters list|replay`.
+/// Whether `e` is a write to a standard output whose reader has gone.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+async fn command(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run(settings) => run(*settings).await,
+        Command::Migrate(database) => {
+            let applied = jobsync::commands::migrate(&database.url).await?;
+            tracing::info!(migrations.applied = applied, "database is up to date");
+            Ok(())
+        }
+        Command::Publish(args) => {
+            let n = jobsync::commands::publish(&args).await?;
+            writeln!(std::io::stdout(), "published {n} events")?;
+            Ok(())
+        }
+        Command::DeadLetters(args) => dead_letters(&args.queue, args.action).await,
+        Command::Tail(args) => {
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            jobsync::commands::tail(&args, shutdown).await
+        }
+    }
+}
+
+/// `jobsync run`: the worker, until SIGTERM or SIGINT and at most the grace
+/// period after it.
+async fn run(settings: config::Settings) -> anyhow::Result<()> {
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        settings = %settings.redacted(),
+        "jobsync starting"
+    );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    let grace = std::time::Duration::from_secs(settings.shutdown_grace_s);
+    let run = jobsync::worker::run(settings, shutdown.clone());
+    tokio::pin!(run);
+    let over = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = &mut run => {
+            result?;
+            tracing::info!("jobsync stopped");
+            Ok(())
+        }
+        _ = over => Err(anyhow::anyhow!(
+            "not stopped within the grace period of {} s (JOBSYNC_SHUTDOWN_GRACE_S); what was in hand is redelivered",
+            grace.as_secs()
+        )),
+    }
+}
+
+/// `jobsync dead-letters list|show|replay|delete`.
 async fn dead_letters(
-    settings: &jobsync::config::Settings,
-    action: config::DeadLettersAction,
+    queue: &config::DeadLetterQueue,
+    action: DeadLettersAction,
 ) -> anyhow::Result<()> {
-    use jobsync::deadletters::{self, Selection};
+    let mut out = std::io::stdout().lock();
     match action {
-        config::DeadLettersAction::List { json } => {
-            let listed = deadletters::list(settings).await?;
-            if json {
+        DeadLettersAction::List {
+            code,
+            summary,
+            json,
+        } => {
+            let listed = deadletters::list(queue, code.as_deref()).await?;
+            if summary {
+                let mut counts = std::collections::BTreeMap::<&str, usize>::new();
                 for d in &listed {
-                    println!("{}", serde_json::to_string(d)?);
+                    *counts
+                        .entry(d.error_code.as_deref().unwrap_or("-"))
+                        .or_default() += 1;
+                }
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&counts)?)?;
+                } else {
+                    writeln!(out, "{:<40} {:>7}", "code", "count")?;
+                    for (code, n) in &counts {
+                        writeln!(out, "{code:<40} {n:>7}")?;
+                    }
+                    writeln!(out, "{:<40} {:>7}", "total", listed.len())?;
+                }
+            } else if json {
+                for d in &listed {
+                    writeln!(out, "{}", serde_json::to_string(d)?)?;
                 }
             } else {
-                println!(
-                    "{:<38} {:<30} {:<26} {:<25} {:<28} {:>5}  error",
-                    "id", "type", "code", "rejected at", "source queue", "count"
-                );
+                writeln!(
+                    out,
+                    "{:<38} {:<30} {:<26} {:<25} {:<28} error",
+                    "id", "type", "code", "rejected at", "source queue"
+                )?;
                 let or = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".to_owned());
                 for d in &listed {
-                    println!(
-                        "{:<38} {:<30} {:<26} {:<25} {:<28} {:>5}  {}",
+                    writeln!(
+                        out,
+                        "{:<38} {:<30} {:<26} {:<25} {:<28} {}",
                         or(&d.id),
                         or(&d.kind),
                         or(&d.error_code),
                         or(&d.rejected_at),
                         or(&d.source_queue),
-                        d.delivery_count.map_or("-".to_owned(), |n| n.to_string()),
                         or(&d.error)
-                    );
+                    )?;
                 }
+                out.flush()?;
                 eprintln!("{} dead letters", listed.len());
             }
-            Ok(())
         }
-        config::DeadLettersAction::Replay { id, code, all } => {
-            let which = match (id, code, all) {
-                (Some(id), _, _) => Selection::Id(id),
-                (_, Some(code), _) => Selection::Code(code),
-                (_, _, true) => Selection::All,
-                _ => anyhow::bail!("say which: --id ID, --code CODE or --all"),
-            };
-            let replayed = deadletters::replay(settings, &which).await?;
-            println!("replayed {} dead letters", replayed.len());
-            Ok(())
+        DeadLettersAction::Show { id } => {
+            for (n, shown) in deadletters::show(queue, &id).await?.iter().enumerate() {
+                if n > 0 {
+                    writeln!(out)?;
+                }
+                writeln!(
+                    out,
+                    "message_id: {}",
+                    shown.letter.id.as_deref().unwrap_or("-")
+                )?;
+                writeln!(out, "routing_key: {}", shown.letter.routing_key)?;
+                for (name, value) in &shown.headers {
+                    writeln!(out, "{name}: {value}")?;
+                }
+                writeln!(out)?;
+                match serde_json::from_slice::<serde_json::Value>(&shown.body) {
+                    Ok(v) => writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?,
+                    Err(_) => writeln!(out, "{}", String::from_utf8_lossy(&shown.body))?,
+                }
+            }
+        }
+        DeadLettersAction::Replay {
+            which,
+            limit,
+            dry_run,
+        } => {
+            let terminal = std::io::stderr().is_terminal();
+            let taken =
+                deadletters::replay(queue, &which.selection(), limit, dry_run, |done, all| {
+                    if terminal && all > 200 {
+                        eprint!("\rreplayed {done} of {all}");
+                        if done == all {
+                            eprintln!();
+                        }
+                    }
+                })
+                .await?;
+            if taken.dry_run {
+                for d in &taken.letters {
+                    writeln!(out, "{}", serde_json::to_string(d)?)?;
+                }
+                out.flush()?;
+                eprintln!("would replay {} dead letters", taken.letters.len());
+            } else {
+                writeln!(out, "replayed {} dead letters", taken.letters.len())?;
+            }
+        }
+        DeadLettersAction::Delete { which, yes } => {
+            let taken = deadletters::delete(queue, &which.selection(), !yes).await?;
+            if taken.dry_run {
+                writeln!(
+                    out,
+                    "would delete {} dead letters; add --yes to delete them",
+                    taken.letters.len()
+                )?;
+            } else {
+                writeln!(out, "deleted {} dead letters", taken.letters.len())?;
+            }
         }
     }
+    Ok(())
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT.

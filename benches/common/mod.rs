@@ -222,9 +222,7 @@ impl BenchEnv {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap();
-        let mut settings = jobsync::config::parse_cli(["jobsync", "run"])
-            .unwrap()
-            .settings;
+        let mut settings = jobsync::config::worker_settings::<_, &str>([]).unwrap();
         if vhost.is_none() {
             settings.topology = settings.topology.with_prefix(&prefix);
         }
@@ -331,8 +329,8 @@ impl BenchEnv {
         let binary = std::env::var_os("JOBSYNC_BENCH_BINARY")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_jobsync").into());
         let child = Command::new(binary)
-            .args(&self.args)
             .arg("run")
+            .args(&self.args)
             .env("JOBSYNC_LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(log)

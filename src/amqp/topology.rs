@@ -33,6 +33,110 @@ pub fn consumed_queue_arguments(t: &Topology, delivery_limit: u32) -> FieldTable
     args
 }
 
+/// The arguments of the dead-letter queue: quorum, and no delivery limit,
+/// so that inspecting it (which returns messages to it) can never drop a
+/// dead letter. RabbitMQ 4 gives quorum queues a delivery limit of 20 unless
+/// `x-delivery-limit` is -1; RabbitMQ 3 has no limit without the argument
+/// and reads -1 as "drop at the first return", so the broker is asked which
+/// it is (see [`minus_one_is_unlimited`]).
+pub async fn dead_letters_queue_arguments(channel: &Channel) -> Result<FieldTable, lapin::Error> {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), text("quorum"));
+    if minus_one_is_unlimited(channel).await? {
+        args.insert("x-delivery-limit".into(), AMQPValue::LongInt(-1));
+    }
+    Ok(args)
+}
+
+/// Whether this broker reads `x-delivery-limit: -1` on a quorum queue as
+/// "no limit" (RabbitMQ 4) rather than as "dead-letter at the first return"
+/// (RabbitMQ 3). Found out once per process by trying: a message in a probe
+/// queue with that limit is returned once, and it is then either back in the
+/// probe queue or dead-lettered to a second one. Both probe queues are
+/// deleted, and expire on their own if the process dies meanwhile.
+async fn minus_one_is_unlimited(channel: &Channel) -> Result<bool, lapin::Error> {
+    static ANSWER: tokio::sync::OnceCell<bool> = tokio::sync::OnceCell::const_new();
+    ANSWER
+        .get_or_try_init(|| async {
+            let tag = uuid::Uuid::new_v4().simple().to_string();
+            let (probe, dropped) = (
+                format!("jobsync.probe.{tag}"),
+                format!("jobsync.probe.{tag}.dropped"),
+            );
+            let mut args = FieldTable::default();
+            args.insert("x-queue-type".into(), text("quorum"));
+            args.insert("x-expires".into(), AMQPValue::LongInt(600_000));
+            let options = QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare(dropped.as_str().into(), options, args.clone())
+                .await?;
+            args.insert("x-delivery-limit".into(), AMQPValue::LongInt(-1));
+            args.insert("x-dead-letter-exchange".into(), text(""));
+            args.insert("x-dead-letter-routing-key".into(), text(&dropped));
+            channel
+                .queue_declare(probe.as_str().into(), options, args)
+                .await?;
+            channel
+                .basic_publish(
+                    "".into(),
+                    probe.as_str().into(),
+                    Default::default(),
+                    b"probe",
+                    Default::default(),
+                )
+                .await?;
+            let get = |queue: &str| {
+                channel.basic_get(
+                    queue.to_owned().into(),
+                    lapin::options::BasicGetOptions { no_ack: false },
+                )
+            };
+            let mut returned = false;
+            // Seconds at most; no answer by then reads as RabbitMQ 3 (no
+            // argument), the default of every broker before 4.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            let answer = loop {
+                if let Some(message) = get(&probe).await? {
+                    if returned {
+                        message.delivery.acker.ack(Default::default()).await?;
+                        break true;
+                    }
+                    message
+                        .delivery
+                        .acker
+                        .nack(lapin::options::BasicNackOptions {
+                            multiple: false,
+                            requeue: true,
+                        })
+                        .await?;
+                    returned = true;
+                    continue;
+                }
+                if returned {
+                    if let Some(message) = get(&dropped).await? {
+                        message.delivery.acker.ack(Default::default()).await?;
+                        break false;
+                    }
+                }
+                if tokio::time::Instant::now() > deadline {
+                    break false;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            };
+            for queue in [&probe, &dropped] {
+                channel
+                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                    .await?;
+            }
+            Ok(answer)
+        })
+        .await
+        .copied()
+}
+
 /// Declares the whole topology on `channel`. Re-declaring with the same
 /// arguments is a no-op; a queue that exists with other arguments closes the
 /// channel with PRECONDITION_FAILED, which the caller reports.
@@ -60,10 +164,12 @@ pub async fn declare(
         durable: true,
         ..Default::default()
     };
-    let mut quorum = FieldTable::default();
-    quorum.insert("x-queue-type".into(), text("quorum"));
     channel
-        .queue_declare(t.dead_letters_queue.as_str().into(), durable_queue, quorum)
+        .queue_declare(
+            t.dead_letters_queue.as_str().into(),
+            durable_queue,
+            dead_letters_queue_arguments(channel).await?,
+        )
         .await?;
     channel
         .queue_bind(
@@ -124,6 +230,23 @@ pub async fn declare(
         }
     }
     Ok(())
+}
+
+/// Declares the durable topic exchange `name` (the hub's or the
+/// notifications'), as the worker does: for the commands that publish to or
+/// watch only that.
+pub async fn declare_topic_exchange(channel: &Channel, name: &str) -> Result<(), lapin::Error> {
+    channel
+        .exchange_declare(
+            name.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
 }
 
 /// Declares an exclusive, self-deleting queue (named `name`, or by the

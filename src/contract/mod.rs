@@ -3,6 +3,7 @@
 
 mod de;
 pub mod envelope;
+pub mod headers;
 pub mod joborder;
 pub mod mediationlog;
 

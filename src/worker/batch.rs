@@ -381,11 +381,12 @@ async fn apply(
 fn dead_letter(consumer: &Consumer, delivery: &Delivery, rejection: &Rejection) -> Outgoing {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     let text = |s: &str| AMQPValue::LongString(LongString::from(s));
-    headers.insert("x-jobsync-error-code".into(), text(rejection.code.as_str()));
-    headers.insert("x-jobsync-error".into(), text(&rejection.message));
-    headers.insert("x-jobsync-source-queue".into(), text(&consumer.queue));
+    use crate::contract::headers;
+    headers.insert(headers::ERROR_CODE.into(), text(rejection.code.as_str()));
+    headers.insert(headers::ERROR.into(), text(&rejection.message));
+    headers.insert(headers::SOURCE_QUEUE.into(), text(&consumer.queue));
     headers.insert(
-        "x-jobsync-rejected-at".into(),
+        headers::REJECTED_AT.into(),
         text(&chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
     );
     Outgoing {

@@ -27,7 +27,6 @@ use crate::ops::{self, Health};
 use crate::store::{self, PgPool};
 
 pub use batch::{classify, parse, DbFault};
-pub use retry::ROUTING_KEY_HEADER;
 
 /// Runs the worker until `shutdown` is cancelled: prepares the database,
 /// then keeps a broker session alive, reconnecting with backoff when it drops.

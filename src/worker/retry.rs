@@ -21,12 +21,10 @@ use crate::amqp::publisher::Outgoing;
 use crate::amqp::topology::RETRY_DELAYS_S;
 use crate::domain::rejection::{ErrorCode, Rejection};
 
-/// Times the message was sent through the retry exchange.
-pub const RETRIES_HEADER: &str = "x-jobsync-retries";
-/// When a worker first saw the message (RFC 3339).
-pub const FIRST_SEEN_HEADER: &str = "x-jobsync-first-seen-at";
-/// The routing key the message was first published with.
-pub const ROUTING_KEY_HEADER: &str = "x-jobsync-routing-key";
+use crate::contract::headers::{
+    FIRST_SEEN_AT as FIRST_SEEN_HEADER, RETRIES as RETRIES_HEADER,
+    ROUTING_KEY as ROUTING_KEY_HEADER,
+};
 
 /// The delay, in seconds, of the next retry after `retries` retries and
 /// `elapsed` since the message was first seen; `None` once `total` has

@@ -88,7 +88,7 @@ impl TestEnv {
             ("--notifications-exchange", "jobsync.notifications"),
             ("--events-exchange", "jobsync.events"),
         ];
-        let mut args: Vec<String> = vec!["jobsync".into(), "--amqp-url".into(), AMQP_URL.into()];
+        let mut args: Vec<String> = vec!["--amqp-url".into(), AMQP_URL.into()];
         args.extend(["--database-url".into(), db_url]);
         args.extend(["--batch-wait-ms".into(), "20".into()]);
         args.extend(["--http-addr".into(), "127.0.0.1:0".into()]);
@@ -96,11 +96,8 @@ impl TestEnv {
             args.extend([flag.to_owned(), format!("{prefix}.{name}")]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let worker_args = args[1..].to_vec();
-        args.push("run".into());
-        let settings = config::parse_cli(args)
-            .expect("test settings parse")
-            .settings;
+        let settings = config::worker_settings(&args).expect("test settings parse");
+        let worker_args = args;
         let amqp = jobsync::amqp::connect(AMQP_URL, "jobsync tests")
             .await
             .expect("RabbitMQ answers on 127.0.0.1:5672 (run scripts/services)");

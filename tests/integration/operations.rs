@@ -59,7 +59,7 @@ async fn metrics_count_what_the_worker_does() {
     let port = free_port();
     // The binary, so that the counters are this worker's alone.
     let mut worker =
-        crate::cli::jobsync(&env, &["--http-addr", &format!("127.0.0.1:{port}"), "run"])
+        crate::cli::jobsync(&env, &["run", "--http-addr", &format!("127.0.0.1:{port}")])
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
@@ -159,11 +159,11 @@ async fn cpr_redactions_are_counted_only_for_what_was_committed() {
     let mut worker = crate::cli::jobsync(
         &env,
         &[
+            "run",
             "--http-addr",
             &format!("127.0.0.1:{port}"),
             "--expiry-interval-s",
             "1",
-            "run",
         ],
     )
     .stderr(Stdio::null())

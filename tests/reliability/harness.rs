@@ -361,9 +361,9 @@ impl Process {
             .open(log)
             .expect("the log file opens");
         let child = Command::new(env!("CARGO_BIN_EXE_jobsync"))
+            .arg("run")
             .args(args)
             .args(extra)
-            .arg("run")
             .env("JOBSYNC_LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
