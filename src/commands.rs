@@ -285,12 +285,38 @@ mod tests {
     }
 
     #[test]
+    fn arrays_and_pretty_printed_objects_are_read_as_written() {
+        let text = "[\n  {\"id\": \"a\", \"type\": \"dk.dfdg.joborder.snapshot\"},\n  {\"id\": \"b\", \"type\": \"dk.dfdg.joborder.snapshot\"}\n]\n{\n  \"id\": \"c\",\n  \"type\": \"dk.dfdg.mediationlog.snapshot\"\n}\n";
+        let events = read_events(text, "dfdg.hub").unwrap();
+        let ids: Vec<_> = events
+            .iter()
+            .map(|e| e.properties.message_id().as_ref().unwrap().to_string())
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(events[2].routing_key, "mediationlog.snapshot");
+        assert_eq!(
+            events[2].body,
+            b"{\n  \"id\": \"c\",\n  \"type\": \"dk.dfdg.mediationlog.snapshot\"\n}"
+        );
+    }
+
+    #[test]
+    fn a_bad_event_is_named_by_its_line() {
+        let err = read_events(
+            "{\"id\":\"a\",\"type\":\"dk.dfdg.joborder.snapshot\"}\n\n{\"id\": 7,\n \"type\": \"x\"}\n",
+            "x",
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("event 2 (line 3):"), "{err}");
+    }
+
+    #[test]
     fn a_bad_line_is_named_and_nothing_is_read() {
         let err = read_events(
             "{\"id\":\"a\",\"type\":\"dk.dfdg.joborder.snapshot\"}\nnot json\n",
             "x",
         )
         .unwrap_err();
-        assert!(err.to_string().starts_with("line 2:"), "{err}");
+        assert!(err.to_string().starts_with("line 2: not JSON"), "{err}");
     }
 }

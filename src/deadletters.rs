@@ -9,11 +9,20 @@
 //! queue. Returning a message raises the broker's delivery count of it, so
 //! the queue is declared with no delivery limit (see
 //! [`crate::amqp::topology::dead_letters_queue_arguments`]) and no count is
-//! shown. Every command ends by closing its channel, which the broker
-//! answers only after it has handled every acknowledgement sent before: when
-//! a command returns, what it removed is gone.
+//! shown.
+//!
+//! Removing is the delicate part. Closing a connection right after its acks
+//! loses acks that were still unsent, so every command closes its channel
+//! first. That is not enough for a quorum queue: RabbitMQ may apply a closed
+//! channel's return of what it held before the acks it sent just before
+//! (rabbitmq-server#10327), and an acknowledged dead letter comes back. So
+//! a command that removed messages waits a moment before closing, then
+//! sweeps: it reads the queue again and removes any message that is exactly
+//! one it removed (same id, same rejection time, same body), until a sweep
+//! finds none. A replay therefore never leaves a copy behind.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use lapin::message::BasicGetMessage;
@@ -48,7 +57,8 @@ pub struct DeadLetter {
 #[derive(Debug, Clone)]
 pub struct Shown {
     pub letter: DeadLetter,
-    /// Every header, by name, as text.
+    /// Every header, by name, as text, but the broker's delivery count
+    /// (which reading the queue raises).
     pub headers: BTreeMap<String, String>,
     pub body: Vec<u8>,
 }
@@ -167,6 +177,11 @@ impl Held {
     /// answers the channel's close only after it has handled everything sent
     /// on it before.
     async fn finish(self, taken: &[usize]) -> anyhow::Result<()> {
+        if !taken.is_empty() {
+            // Time for the broker to apply the acks before the close returns
+            // what the channel holds (see the module's documentation).
+            tokio::time::sleep(SETTLE_GRACE).await;
+        }
         for &i in taken {
             self.messages[i]
                 .0
@@ -193,6 +208,54 @@ impl Held {
         let _ = self.connection.close(200, "done".into()).await;
         Ok(())
     }
+}
+
+/// How long a command that acknowledged messages waits before closing its
+/// channel.
+const SETTLE_GRACE: Duration = Duration::from_millis(200);
+
+/// Sweeps after removing: the broker may have returned a removed message
+/// to the queue (see the module's documentation).
+const SWEEPS: usize = 5;
+
+/// What makes a dead letter this one and no other: a message rejected again
+/// has another rejection time.
+type Identity = (Option<String>, Option<String>, Vec<u8>);
+
+fn identity(message: &BasicGetMessage, d: &DeadLetter) -> Identity {
+    (
+        d.id.clone(),
+        d.rejected_at.clone(),
+        message.delivery.data.clone(),
+    )
+}
+
+/// Removes whatever of `removed` the broker put back after it was
+/// acknowledged, until a sweep finds none.
+async fn sweep(broker: &DeadLetterQueue, removed: HashSet<Identity>) -> anyhow::Result<()> {
+    if removed.is_empty() {
+        return Ok(());
+    }
+    for _ in 0..SWEEPS {
+        let held = Held::take(broker, "sweep").await?;
+        let back: Vec<usize> = held
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(_, (m, d))| removed.contains(&identity(m, d)))
+            .map(|(i, _)| i)
+            .collect();
+        let found = back.len();
+        held.finish(&back).await?;
+        if found == 0 {
+            return Ok(());
+        }
+        tracing::debug!(
+            found,
+            "removed dead letters the broker had put back after their acknowledgement"
+        );
+    }
+    anyhow::bail!("dead letters keep coming back after their removal; list them and check")
 }
 
 /// Lists the dead letters (those with error code `code`, if given), oldest
@@ -233,6 +296,7 @@ pub async fn show(broker: &DeadLetterQueue, ids: &[String]) -> anyhow::Result<Ve
                 .map(|h| {
                     h.inner()
                         .iter()
+                        .filter(|(k, _)| k.as_str() != "x-delivery-count")
                         .map(|(k, v)| (k.to_string(), value_text(v)))
                         .collect()
                 })
@@ -308,7 +372,12 @@ pub async fn replay(
     // Only the confirmed ones are removed: a chunk that failed stays, whole,
     // in the dead letters (some of it may have reached the hub: replaying
     // it again is safe, the worker knows a message by its id).
+    let removed = chosen[..confirmed]
+        .iter()
+        .map(|&i| identity(&held.messages[i].0, &held.messages[i].1))
+        .collect();
     held.finish(&chosen[..confirmed]).await?;
+    sweep(broker, removed).await?;
     if let Some(e) = failure {
         return Err(anyhow::Error::new(e).context(format!(
             "republishing to the hub exchange after {confirmed} of {} (those stay in the dead letters)",
@@ -337,7 +406,16 @@ pub async fn delete(
         }
     };
     let letters = chosen.iter().map(|&i| held.messages[i].1.clone()).collect();
-    held.finish(if dry_run { &[] } else { &chosen }).await?;
+    if dry_run {
+        held.finish(&[]).await?;
+    } else {
+        let removed = chosen
+            .iter()
+            .map(|&i| identity(&held.messages[i].0, &held.messages[i].1))
+            .collect();
+        held.finish(&chosen).await?;
+        sweep(broker, removed).await?;
+    }
     Ok(Taken { letters, dry_run })
 }
 

@@ -44,13 +44,19 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    let worker = matches!(cli.command, Command::Run(_));
     match runtime.block_on(command(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
+            // Once: the worker's in its log (JSON lines stay JSON lines), a
+            // tool's as a line for the person who ran it.
             let line = format!("{e:#}");
-            tracing::error!(error = %line, "jobsync failed");
-            eprintln!("jobsync: {line}");
+            if worker {
+                tracing::error!(error = %line, "jobsync failed");
+            } else {
+                eprintln!("jobsync: {line}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -187,11 +193,9 @@ async fn dead_letters(
                 for (name, value) in &shown.headers {
                     writeln!(out, "{name}: {value}")?;
                 }
+                // The body exactly as it came (pipe it to `jq` to read it).
                 writeln!(out)?;
-                match serde_json::from_slice::<serde_json::Value>(&shown.body) {
-                    Ok(v) => writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?,
-                    Err(_) => writeln!(out, "{}", String::from_utf8_lossy(&shown.body))?,
-                }
+                writeln!(out, "{}", String::from_utf8_lossy(&shown.body))?;
             }
         }
         DeadLettersAction::Replay {

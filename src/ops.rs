@@ -83,6 +83,14 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .expect("buckets are not empty")
                 .set_buckets_for_metric(Matcher::Full("jobsync_batch_size".into()), &sizes)
                 .expect("buckets are not empty")
+                .set_buckets_for_metric(
+                    Matcher::Full("jobsync_end_to_end_lag_seconds".into()),
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                        300.0, 900.0, 3600.0,
+                    ],
+                )
+                .expect("buckets are not empty")
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
             describe();
@@ -145,6 +153,37 @@ fn describe() {
     for event in Lifecycle::ALL {
         metrics::counter!("jobsync_events_published_total", "event" => event.as_str()).increment(0);
     }
+    describe_gauge!(
+        "jobsync_build_info",
+        "Always 1; the version of the running jobsync in the label."
+    );
+    describe_counter!(
+        "jobsync_rejections_total",
+        "Inbound messages rejected to the dead letters, by error code."
+    );
+    describe_gauge!(
+        "jobsync_dead_letters",
+        "Messages in the dead-letter queue (read every 5 s)."
+    );
+    describe_histogram!(
+        "jobsync_end_to_end_lag_seconds",
+        Unit::Seconds,
+        "From the hub's `time` of a message to the broker's confirm of a notification or event it caused."
+    );
+    metrics::gauge!("jobsync_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    for code in crate::domain::rejection::ErrorCode::ALL {
+        metrics::counter!("jobsync_rejections_total", "code" => code.as_str()).increment(0);
+    }
+    metrics::gauge!("jobsync_dead_letters").set(0.0);
+    // Histograms show from start-up with empty buckets.
+    for name in [
+        "jobsync_apply_duration_seconds",
+        "jobsync_batch_size",
+        "jobsync_end_to_end_lag_seconds",
+    ] {
+        drop(metrics::histogram!(name));
+    }
+    process_collector().describe();
     metrics::counter!("jobsync_expired_total").increment(0);
     metrics::counter!("jobsync_cpr_redactions_total").increment(0);
     metrics::counter!("jobsync_broker_reconnects_total").increment(0);
@@ -158,6 +197,14 @@ pub fn register_queue(queue: &str) {
         metrics::counter!("jobsync_messages_total", "queue" => queue.to_owned(), "outcome" => outcome)
             .increment(0);
     }
+}
+
+/// The process metrics (`process_cpu_seconds_total`,
+/// `process_resident_memory_bytes`, `process_open_fds`,
+/// `process_start_time_seconds`, …), read at each scrape.
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
 }
 
 #[derive(Clone)]
@@ -249,6 +296,7 @@ async fn metrics_text(State(ops): State<Ops>) -> Response {
         metrics::gauge!("jobsync_outbox_pending").set(pending as f64);
         metrics::gauge!("jobsync_outbox_oldest_age_seconds").set(age);
     }
+    process_collector().collect();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         ops.metrics.render(),

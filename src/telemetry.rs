@@ -9,13 +9,18 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber. `format` overrides the terminal check.
 pub fn init(format: Option<LogFormat>) {
-    let format = format.unwrap_or(if std::io::stderr().is_terminal() {
+    let terminal = std::io::stderr().is_terminal();
+    let format = format.unwrap_or(if terminal {
         LogFormat::Pretty
     } else {
         LogFormat::Json
     });
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: `pretty` into a file or a pipe is plain.
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(terminal);
     match format {
         LogFormat::Json => builder
             .json()

@@ -54,6 +54,8 @@ pub struct Envelope<'a> {
     pub id: String,
     pub kind: InboundType,
     pub subject: Option<String>,
+    /// When the hub says the change happened (RFC 3339, checked).
+    pub time: Option<String>,
     pub data: &'a RawValue,
 }
 
@@ -161,6 +163,7 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
         id,
         kind,
         subject: wire.subject,
+        time: wire.time,
         data,
     })
 }

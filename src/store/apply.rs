@@ -34,6 +34,9 @@ pub struct Inbound {
     pub payload: Payload,
     /// The worker's span for it: what it causes carries this `traceparent`.
     pub trace: TraceContext,
+    /// The envelope's `time`: the end-to-end lag of what it causes is
+    /// measured from it.
+    pub hub_time: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -122,20 +125,23 @@ pub(super) struct Effects {
 }
 
 impl Effects {
-    /// Adds the rows of `notifications`, caused by `inbound_id`.
+    /// Adds the rows of `notifications`, caused by inbound message
+    /// `inbound_id` (in `trace`, sent by the hub at `hub_time`) or by expiry.
     pub fn notify(
         &mut self,
         inbound_id: &str,
         trace: &TraceContext,
+        hub_time: Option<DateTime<Utc>>,
         job_order_id: Uuid,
         order_version: i64,
         notifications: &[Notification],
     ) {
         for n in notifications {
             self.redactions += n.view.redactions;
-            let row = self
-                .composer
-                .notification(inbound_id, trace, job_order_id, order_version, n);
+            let mut row =
+                self.composer
+                    .notification(inbound_id, trace, job_order_id, order_version, n);
+            row.hub_time = hub_time;
             self.outbox.push(row);
         }
     }

@@ -90,7 +90,7 @@ pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Qu
             let cause = format!("expiry:{id}:{version}");
             // Expiry is no message's doing: a trace of its own per order.
             let trace = TraceContext::child_of(None);
-            effects.notify(&cause, &trace, id, version, &notifications);
+            effects.notify(&cause, &trace, None, id, version, &notifications);
             let data = crate::domain::fanout::lifecycle_data(snapshot, None);
             let row =
                 effects

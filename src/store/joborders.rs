@@ -170,12 +170,20 @@ pub(super) fn apply(
                         shared_order_view(&o.wire, expired_at),
                         |reason| revoked_view(&o.wire.job_order_id, o.wire.version, reason),
                     );
-                    effects.notify(inbound, trace, id, o.version, &notifications);
+                    effects.notify(
+                        inbound,
+                        trace,
+                        messages[i].hub_time,
+                        id,
+                        o.version,
+                        &notifications,
+                    );
                     let before = current.as_ref().map(|c| (c.status, &c.responsible_unit));
                     for (event, data) in lifecycle(before, &o.wire) {
-                        let row = effects
+                        let mut row = effects
                             .composer
                             .lifecycle(inbound, trace, id, o.version, event, &data);
+                        row.hub_time = messages[i].hub_time;
                         effects.outbox.push(row);
                     }
                     if applied.handed_over_from.is_some() {
@@ -190,7 +198,14 @@ pub(super) fn apply(
                                 .collect();
                             let (notifications, after) =
                                 log_changes(&unit_log_hashes.take().unwrap_or_default(), viewers);
-                            effects.notify(inbound, trace, id, o.version, &notifications);
+                            effects.notify(
+                                inbound,
+                                trace,
+                                messages[i].hub_time,
+                                id,
+                                o.version,
+                                &notifications,
+                            );
                             unit_log_hashes = Some(after);
                         }
                     }

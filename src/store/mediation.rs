@@ -119,6 +119,7 @@ pub(super) fn apply(
                     effects.notify(
                         message_id,
                         &messages[i].trace,
+                        messages[i].hub_time,
                         id,
                         view_of.version,
                         &notifications,

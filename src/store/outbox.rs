@@ -70,6 +70,8 @@ pub struct OutboxRow {
     pub headers: Value,
     pub body: Vec<u8>,
     pub job_order_id: Option<Uuid>,
+    /// The hub's `time` of the message that caused it.
+    pub hub_time: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize)]
@@ -147,6 +149,7 @@ impl Composer {
             routing_key,
             headers,
             job_order_id: Some(job_order_id),
+            hub_time: None,
         }
     }
 
@@ -181,6 +184,7 @@ impl Composer {
             routing_key: name.to_owned(),
             headers: json!({ "traceparent": trace.to_string() }),
             job_order_id: Some(job_order_id),
+            hub_time: None,
         }
     }
 }
@@ -194,6 +198,7 @@ columns! {
         headers: &'a Value => Jsonb,
         body: &'a [u8] => Bytea,
         job_order_id: Option<Uuid> => Nullable<diesel::sql_types::Uuid>,
+        hub_time: Option<DateTime<Utc>> => Nullable<diesel::sql_types::Timestamptz>,
     }
 }
 
@@ -219,6 +224,7 @@ pub fn insert(conn: &mut PgConnection, rows: Vec<OutboxRow>) -> QueryResult<Vec<
             headers: &r.headers,
             body: &r.body,
             job_order_id: r.job_order_id,
+            hub_time: r.hub_time,
         });
     }
     // The rows of one `INSERT … SELECT` take ids, and come back, in the
@@ -234,6 +240,7 @@ pub fn insert(conn: &mut PgConnection, rows: Vec<OutboxRow>) -> QueryResult<Vec<
             routing_key: row.routing_key,
             headers: row.headers,
             body: row.body,
+            hub_time: row.hub_time,
         })
         .collect();
     // Sorted all the same, since the relay relies on it.
@@ -250,6 +257,8 @@ pub struct Pending {
     pub routing_key: String,
     pub headers: Value,
     pub body: Vec<u8>,
+    /// The hub's `time` of the message that caused it.
+    pub hub_time: Option<DateTime<Utc>>,
 }
 
 /// The oldest `limit` rows, in id order.
@@ -262,6 +271,7 @@ pub fn pending(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<Pending>>
             outbox::routing_key,
             outbox::headers,
             outbox::body,
+            outbox::hub_time,
         ))
         .order(outbox::id)
         .limit(limit)

@@ -103,6 +103,7 @@ diesel::table! {
         body -> Bytea,
         job_order_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        hub_time -> Nullable<Timestamptz>,
     }
 }
 

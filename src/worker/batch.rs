@@ -81,6 +81,7 @@ async fn handle_inner(
         .map(|d| {
             tracing::info_span!(
                 "message",
+                queue = %consumer.queue,
                 message.id = Empty,
                 job_order.id = Empty,
                 job_order.version = Empty,
@@ -93,6 +94,28 @@ async fn handle_inner(
         })
         .collect();
 
+    // Every delivery continues the hub's trace, if it sent one, and is
+    // known by its AMQP message id, also one that is rejected.
+    let traces: Vec<TraceContext> = deliveries
+        .iter()
+        .map(|d| {
+            let parent = d
+                .properties
+                .headers()
+                .as_ref()
+                .and_then(traceparent)
+                .and_then(|t| TraceContext::parse(&t));
+            TraceContext::child_of(parent.as_ref())
+        })
+        .collect();
+    for ((span, trace), d) in spans.iter().zip(&traces).zip(&deliveries) {
+        span.record("trace_id", trace.trace_id_hex().as_str());
+        span.record("span_id", trace.span_id_hex().as_str());
+        if let Some(id) = d.properties.message_id() {
+            span.record("message.id", id.as_str());
+        }
+    }
+
     // Parse: a rejection here never reaches the database.
     let mut outcomes: Vec<Option<Outcome>> = vec![None; deliveries.len()];
     let mut valid = Vec::with_capacity(deliveries.len());
@@ -100,16 +123,7 @@ async fn handle_inner(
     for (i, delivery) in deliveries.iter().enumerate() {
         match parse(&delivery.data, consumer.expects, &consumer.queue) {
             Ok(mut message) => {
-                // Continue the hub's trace, if it sent one.
-                let parent = delivery
-                    .properties
-                    .headers()
-                    .as_ref()
-                    .and_then(traceparent)
-                    .and_then(|t| TraceContext::parse(&t));
-                message.trace = TraceContext::child_of(parent.as_ref());
-                spans[i].record("trace_id", message.trace.trace_id_hex().as_str());
-                spans[i].record("span_id", message.trace.span_id_hex().as_str());
+                message.trace = traces[i];
                 spans[i].record("message.id", message.message_id.as_str());
                 spans[i].record(
                     "job_order.id",
@@ -119,7 +133,12 @@ async fn handle_inner(
                 valid_index.push(i);
                 valid.push(message);
             }
-            Err(rejection) => outcomes[i] = Some(Outcome::Rejected(rejection)),
+            Err(rejection) => {
+                if let Some(id) = order_id_of_rejected(&delivery.data) {
+                    spans[i].record("job_order.id", tracing::field::display(id));
+                }
+                outcomes[i] = Some(Outcome::Rejected(rejection));
+            }
         }
     }
 
@@ -157,6 +176,7 @@ async fn handle_inner(
         let topology = &consumer.settings.topology;
         match retry::step(
             d,
+            &traces[i],
             &consumer.queue,
             &topology.retry_exchange,
             why,
@@ -208,6 +228,8 @@ async fn handle_inner(
             Some(Outcome::Rejected(r)) => {
                 spans[i].record("outcome", "rejected");
                 tracing::warn!(error.code = r.code.as_str(), error.message = %r.message, "message rejected");
+                metrics::counter!("jobsync_rejections_total", "code" => r.code.as_str())
+                    .increment(1);
             }
             Some(Outcome::NotYet(_)) => {
                 spans[i].record("outcome", "delayed");
@@ -270,6 +292,18 @@ async fn acknowledge(deliveries: &[Delivery], poisoned: &[bool]) -> Result<(), S
 }
 
 /// The `traceparent` AMQP header, if any.
+/// The job order a rejected body names, where it can be read at all: its
+/// `subject`, if that is a UUID. Only for the log line of the rejection.
+fn order_id_of_rejected(body: &[u8]) -> Option<uuid::Uuid> {
+    #[derive(serde::Deserialize)]
+    struct Subject<'a> {
+        #[serde(borrow)]
+        subject: Option<std::borrow::Cow<'a, str>>,
+    }
+    let subject = serde_json::from_slice::<Subject>(body).ok()?.subject?;
+    uuid::Uuid::parse_str(&subject).ok()
+}
+
 fn traceparent(headers: &lapin::types::FieldTable) -> Option<String> {
     crate::amqp::header_text(headers, "traceparent")
 }
@@ -299,6 +333,11 @@ pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<Inbound, 
         message_id: env.id,
         payload,
         trace: TraceContext::child_of(None),
+        hub_time: env
+            .time
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)),
     })
 }
 

@@ -259,18 +259,64 @@ async fn consume_on(
         done.cancel();
         result.map(drop)
     };
-    let result = if settings.relay {
-        let relaying = relay::run(settings, connection, feed.clone(), done.clone());
-        tokio::try_join!(consuming, relaying).map(drop)
-    } else {
-        consuming.await
+    let working = async {
+        let result = if settings.relay {
+            let relaying = relay::run(settings, connection, feed.clone(), done.clone());
+            tokio::try_join!(consuming, relaying).map(drop)
+        } else {
+            consuming.await
+        };
+        // Also when the relay failed first, and `consuming` was dropped.
+        done.cancel();
+        result
     };
+    let watching = watch_dead_letters(connection, &settings.topology.dead_letters_queue, &done);
+    let (result, ()) = tokio::join!(working, watching);
     if result.is_ok() {
         for c in &consumers {
             let _ = bounded(c.publisher.close()).await;
         }
     }
     result
+}
+
+/// How often the depth of the dead-letter queue is read for
+/// `jobsync_dead_letters`.
+const DEAD_LETTERS_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps `jobsync_dead_letters` at the depth of `queue` until `done`: a
+/// passive declare on a channel of its own every [`DEAD_LETTERS_EVERY`]. A
+/// failure (the queue deleted, say) only skips a reading.
+async fn watch_dead_letters(connection: &Connection, queue: &str, done: &CancellationToken) {
+    let mut channel: Option<lapin::Channel> = None;
+    loop {
+        if channel.as_ref().is_none_or(|c| !c.status().connected()) {
+            channel = connection.create_channel().await.ok();
+        }
+        if let Some(c) = &channel {
+            let depth = c
+                .queue_declare(
+                    queue.into(),
+                    lapin::options::QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await;
+            match depth {
+                Ok(q) => metrics::gauge!("jobsync_dead_letters").set(f64::from(q.message_count())),
+                Err(e) => tracing::debug!(error = %e, "cannot read the depth of the dead letters"),
+            }
+        }
+        tokio::select! {
+            _ = done.cancelled() => break,
+            _ = tokio::time::sleep(DEAD_LETTERS_EVERY) => {}
+        }
+    }
+    if let Some(c) = channel.filter(|c| c.status().connected()) {
+        let _ = bounded(c.close(200, "stopping".into())).await;
+    }
 }
 
 /// What the consumer's wait ended with.

@@ -290,7 +290,12 @@ async fn publish(
             anyhow::Error::new(e).context("publishing the outbox"),
         ))
     })?;
+    let now = chrono::Utc::now();
     for row in &rows {
+        if let Some(hub_time) = row.hub_time {
+            let lag = (now - hub_time).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+            metrics::histogram!("jobsync_end_to_end_lag_seconds").record(lag.max(0.0));
+        }
         let event = event_label(&row.routing_key);
         if row.exchange == outbox::EVENTS {
             metrics::counter!("jobsync_events_published_total", "event" => event).increment(1);

@@ -59,10 +59,13 @@ pub enum Step {
     GiveUp(Rejection),
 }
 
-/// The next step for `delivery` (consumed from `queue`), which cannot be
-/// applied yet because of `why`, at `now`.
+/// The next step for `delivery` (consumed from `queue`, handled in the
+/// trace `trace`), which cannot be applied yet because of `why`, at `now`.
+/// A retried message carries `trace` as its `traceparent` when the hub sent
+/// none, so that every attempt at it is in one trace.
 pub fn step(
     delivery: &Delivery,
+    trace: &crate::trace::TraceContext,
     queue: &str,
     retry_exchange: &str,
     why: &Rejection,
@@ -91,6 +94,12 @@ pub fn step(
     };
     let original_key = original_routing_key(delivery);
     let mut headers = headers;
+    if crate::amqp::header_text(&headers, "traceparent").is_none() {
+        headers.insert(
+            "traceparent".into(),
+            AMQPValue::LongString(LongString::from(trace.to_string())),
+        );
+    }
     headers.insert(
         ROUTING_KEY_HEADER.into(),
         AMQPValue::LongString(LongString::from(original_key)),

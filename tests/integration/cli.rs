@@ -208,32 +208,42 @@ fn a_bad_setting_stops_start_up_naming_it_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tail_prints_a_units_notifications_as_json_lines() {
-    let mut env = TestEnv::new().await;
-    let tail = jobsync(&env, &["tail", "jobcenter:16700", "--count", "2"])
+/// Starts `jobsync tail …` and waits until it logs `ready` (its queue
+/// exists then).
+fn start_tail(env: &TestEnv, args: &[&str], ready: &str) -> std::process::Child {
+    let mut tail = jobsync(env, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The queue exists once tail says so on standard error.
-    let mut tail = tail;
     let stderr = tail.stderr.take().unwrap();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let wanted = ready.to_owned();
     std::thread::spawn(move || {
         use std::io::BufRead;
         for line in std::io::BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
         {
-            if line.contains("tailing the notifications of jobcenter:16700 (Hvidovre)") {
+            if line.contains(&wanted) {
                 let _ = ready_tx.send(());
             }
         }
     });
     ready_rx
         .recv_timeout(Duration::from_secs(20))
-        .expect("tail starts and names the jobcentre");
+        .unwrap_or_else(|_| panic!("tail starts and logs {ready:?}"));
+    tail
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_a_units_notifications_as_json_lines() {
+    let mut env = TestEnv::new().await;
+    let tail = start_tail(
+        &env,
+        &["tail", "jobcenter:16700", "--count", "2"],
+        "tailing the notifications of jobcenter:16700 (Hvidovre)",
+    );
     env.start_worker();
     let id = Uuid::new_v4();
     env.publish(&[event(&snapshot(id, 1))]).await;
@@ -309,7 +319,7 @@ async fn sigterm_mid_stream_exits_0_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_per_line_with_the_message_fields_and_no_password() {
     let env = TestEnv::new().await;
-    let mut worker = jobsync(&env, &["run"])
+    let mut worker = jobsync(&env, &["run", "--retry-total-s", "1"])
         .env("JOBSYNC_LOG_FORMAT", "json")
         .env("RUST_LOG", "jobsync=debug")
         .stderr(Stdio::piped())
@@ -319,7 +329,26 @@ async fn json_logs_are_one_object_per_line_with_the_message_fields_and_no_passwo
     let message_id = Uuid::new_v4().to_string();
     env.publish(&[event_with_id(&message_id, &snapshot(id, 1))])
         .await;
+    // A rejected order, sent in a trace of the hub's; a log of an order that
+    // never comes, retried and then rejected, sent with no trace.
+    let mut bad = snapshot(Uuid::new_v4(), 1);
+    bad["employer"]["cvr"] = "12345679".into();
+    let bad_id = Uuid::new_v4().to_string();
+    let hub_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    env.publish_traced(
+        &event_with_id(&bad_id, &bad),
+        &format!("00-{hub_trace}-00f067aa0ba902b7-01"),
+    )
+    .await;
+    let orphan = Uuid::new_v4();
+    let log_id = Uuid::new_v4().to_string();
+    env.publish(&[log_event_with_id(
+        &log_id,
+        &mediation_log(orphan, 1, vec![]),
+    )])
+    .await;
     env.wait_processed(1, Duration::from_secs(30)).await;
+    env.take_dead_letters(2, Duration::from_secs(30)).await;
     Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
         .status()
@@ -359,6 +388,90 @@ async fn json_logs_are_one_object_per_line_with_the_message_fields_and_no_passwo
         "the URL is logged, redacted"
     );
     assert!(!out.contains("guest:guest"), "{out}");
+
+    // Every rejection line names the message, its queue, its order and its
+    // trace.
+    let rejected: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "message rejected")
+        .collect();
+    assert_eq!(rejected.len(), 2, "{out}");
+    let cvr = rejected
+        .iter()
+        .find(|l| l["span"]["message.id"] == bad_id.as_str())
+        .unwrap();
+    assert_eq!(cvr["error.code"], "cvr.checksum");
+    assert_eq!(
+        cvr["span"]["queue"],
+        env.settings.topology.joborders_queue.as_str()
+    );
+    assert_eq!(cvr["span"]["job_order.id"], bad["job_order_id"]);
+    assert_eq!(
+        cvr["span"]["trace_id"], hub_trace,
+        "the hub's trace goes on"
+    );
+    // The retried log keeps one trace through its retry and its rejection.
+    let log_lines: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["span"]["message.id"] == log_id.as_str())
+        .collect();
+    let retried = log_lines
+        .iter()
+        .find(|l| l["message"] == "cannot apply the log yet; retrying later")
+        .unwrap_or_else(|| panic!("{out}"));
+    let gave_up = log_lines
+        .iter()
+        .find(|l| l["message"] == "message rejected")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(gave_up["error.code"], "joborder.unknown");
+    assert_eq!(gave_up["span"]["job_order.id"], orphan.to_string());
+    assert_eq!(
+        gave_up["span"]["queue"],
+        env.settings.topology.mediationlogs_queue.as_str()
+    );
+    assert!(retried["span"]["trace_id"].is_string());
+    assert_eq!(retried["span"]["trace_id"], gave_up["span"]["trace_id"]);
+
+    // One start-up line with the version and the settings, the password
+    // hidden; one final stopped line.
+    let start = &lines[0];
+    assert_eq!(start["message"], "jobsync starting", "{out}");
+    assert_eq!(start["version"], env!("CARGO_PKG_VERSION"));
+    let settings: serde_json::Value =
+        serde_json::from_str(start["settings"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        settings["amqp"]["url"],
+        "amqp://guest:***@127.0.0.1:5672/%2f"
+    );
+    assert_eq!(settings["retry_total_s"], 1);
+    assert_eq!(lines.last().unwrap()["message"], "jobsync stopped", "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pretty_logs_to_a_file_carry_no_colour_codes() {
+    let env = TestEnv::new().await;
+    let mut worker = jobsync(&env, &["run"])
+        .env("JOBSYNC_LOG_FORMAT", "pretty")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    env.publish(&[event(&snapshot(Uuid::new_v4(), 1))]).await;
+    env.wait_processed(1, Duration::from_secs(30)).await;
+    Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        let _ = worker.wait();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut worker.stderr.take().unwrap(), &mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("jobsync starting"), "{out}");
+    assert!(out.contains("jobsync stopped"), "{out}");
+    assert!(!out.contains('\u{1b}'), "no ANSI escape: {out:?}");
 }
 
 #[test]
@@ -440,7 +553,13 @@ fn the_tools_ignore_the_worker_s_settings() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("cannot connect to RabbitMQ"), "{stderr}");
+    // Once, as a line for a person (not also as a log line).
+    assert_eq!(
+        stderr.matches("cannot connect to RabbitMQ").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.starts_with("jobsync: cannot connect"), "{stderr}");
     assert!(!stderr.contains("PREFETCH"), "{stderr}");
 }
 
@@ -472,5 +591,77 @@ fn help_never_shows_a_password_from_the_environment() {
         for secret in ["s3cr3t-amqp", "s3cr3t-pg", "svc:"] {
             assert!(!text.contains(secret), "{args:?} shows {secret}: {text}");
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_reads_pretty_json_and_arrays_from_stdin_and_tail_pretty_prints_one_line_each() {
+    use std::io::Write;
+    let mut env = TestEnv::new().await;
+    let tail = start_tail(
+        &env,
+        &["tail", "jobcenter:16700", "--count", "3", "--pretty"],
+        "tailing the notifications",
+    );
+    env.start_worker();
+
+    // One pretty-printed object, then a pretty-printed array of two.
+    let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap();
+    let input = format!(
+        "{}\n{}\n",
+        pretty(&event(&snapshot(ids[0], 1))),
+        pretty(&serde_json::json!([
+            event(&snapshot(ids[1], 1)),
+            event(&snapshot(ids[2], 1))
+        ]))
+    );
+    let mut publish = jobsync(&env, &["publish", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    publish
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = publish.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "published 3 events"
+    );
+
+    let out = tokio::task::spawn_blocking(move || tail.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for id in &ids {
+        let line = lines
+            .iter()
+            .find(|l| l.contains(&id.to_string()))
+            .unwrap_or_else(|| panic!("a line for {id}: {text}"));
+        // time, event, order, version, unit
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields.len(), 5, "{line}");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(fields[0]).is_ok(),
+            "{line}"
+        );
+        assert_eq!(
+            fields[1..],
+            ["joborder.updated", &id.to_string(), "v1", "jobcenter:16700"]
+        );
     }
 }

@@ -281,6 +281,10 @@ async fn the_dead_letter_tools_filter_show_dry_run_limit_and_delete() {
     );
     assert!(shown.contains("x-jobsync-source-queue: "), "{shown}");
     assert!(shown.contains("\"12345679\""), "the body: {shown}");
+    assert!(
+        !shown.contains("x-delivery-count"),
+        "no peek count: {shown}"
+    );
 
     // An id that is not there: exit 1, and nothing is taken.
     for args in [

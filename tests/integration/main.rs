@@ -6,6 +6,7 @@ mod cli;
 mod common_fixtures;
 mod corpus;
 mod deadletters;
+mod deploy;
 mod expiry;
 mod fanout;
 mod helpers;

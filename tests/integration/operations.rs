@@ -65,21 +65,29 @@ async fn metrics_count_what_the_worker_does() {
             .unwrap();
     wait_for(port, "/readyz", 200).await;
     let before = wait_for(port, "/metrics", 200).await;
-    for name in [
-        "jobsync_messages_total",
-        "jobsync_outbox_pending",
-        "jobsync_outbox_oldest_age_seconds",
-        "jobsync_notifications_published_total",
-        "jobsync_events_published_total",
-        "jobsync_expired_total",
-        "jobsync_cpr_redactions_total",
-        "jobsync_broker_reconnects_total",
-    ] {
+    // Every family from start-up (the list the alerts and dashboard use).
+    for name in crate::deploy::KNOWN {
         assert!(
             before.contains(&format!("# TYPE {name}")),
             "{name} is exported:\n{before}"
         );
     }
+    assert_eq!(
+        value(
+            &before,
+            &format!(
+                "jobsync_build_info{{version=\"{}\"}}",
+                env!("CARGO_PKG_VERSION")
+            )
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&before, "jobsync_rejections_total{code=\"cvr.checksum\"}"),
+        Some(0.0),
+        "every code from start-up:\n{before}"
+    );
+    assert!(value(&before, "process_resident_memory_bytes") > Some(1e6));
     let queue = &env.settings.topology.joborders_queue;
     let applied = |text: &str| {
         value(
@@ -108,7 +116,10 @@ async fn metrics_count_what_the_worker_does() {
             &text,
             "jobsync_notifications_published_total{event=\"joborder.updated\"}",
         );
-        if published >= Some(2.0) && rejected(&text) == Some(1.0) {
+        if published >= Some(2.0)
+            && rejected(&text) == Some(1.0)
+            && value(&text, "jobsync_dead_letters") == Some(1.0)
+        {
             break text;
         }
         assert!(
@@ -140,6 +151,17 @@ async fn metrics_count_what_the_worker_does() {
         "{after}"
     );
     assert!(after.contains("jobsync_batch_size_bucket"), "{after}");
+    assert_eq!(
+        value(&after, "jobsync_rejections_total{code=\"cvr.checksum\"}"),
+        Some(1.0),
+        "{after}"
+    );
+    // The hub's `time` of the snapshot is minutes before publication in the
+    // fixture or now: each confirmed notification and event is one sample.
+    assert!(
+        value(&after, "jobsync_end_to_end_lag_seconds_count") >= Some(3.0),
+        "two notifications and a lifecycle event:\n{after}"
+    );
     let _ = worker.kill();
     let _ = worker.wait();
 }
