@@ -287,6 +287,24 @@ pub enum FormerRole {
     Shared,
 }
 
+impl FormerRole {
+    /// As stored in `job_order_former_units.role`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FormerRole::Responsible => "responsible",
+            FormerRole::Shared => "shared",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FormerRole> {
+        match s {
+            "responsible" => Some(FormerRole::Responsible),
+            "shared" => Some(FormerRole::Shared),
+            _ => None,
+        }
+    }
+}
+
 /// When a unit held a role it no longer has: from `since` until `until`
 /// (`updated_at` of the versions that gave and took it; over several such
 /// spells, the first start and the last end).

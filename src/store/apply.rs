@@ -21,82 +21,9 @@ use super::schema::processed_messages;
 use super::unnest::{columns, insert_sql};
 use super::{joborders, mediation};
 use crate::domain::fanout::Notification;
-use crate::domain::joborder::JobOrder;
-use crate::domain::mediationlog::MediationLog;
-use crate::domain::rejection::Rejection;
+use crate::domain::message::{Inbound, Outcome, Payload};
+use crate::domain::plan::{Cause, Output};
 use crate::trace::TraceContext;
-
-/// A parsed inbound message, ready to apply.
-#[derive(Debug, Clone)]
-pub struct Inbound {
-    /// The CloudEvents `id`: the same id is the same message.
-    pub message_id: String,
-    pub payload: Payload,
-    /// The worker's span for it: what it causes carries this `traceparent`.
-    pub trace: TraceContext,
-    /// The envelope's `time`: the end-to-end lag of what it causes is
-    /// measured from it.
-    pub hub_time: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone)]
-pub enum Payload {
-    JobOrder(Box<JobOrder>),
-    MediationLog(MediationLog),
-}
-
-impl Inbound {
-    /// The job order the message is about.
-    pub fn job_order_id(&self) -> Uuid {
-        match &self.payload {
-            Payload::JobOrder(o) => o.id,
-            Payload::MediationLog(l) => l.job_order_id,
-        }
-    }
-
-    /// The hub version it carries (of the order, or of its log).
-    pub fn version(&self) -> i64 {
-        match &self.payload {
-            Payload::JobOrder(o) => o.version,
-            Payload::MediationLog(l) => l.version,
-        }
-    }
-}
-
-/// What became of one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Applied,
-    /// Older than the stored version.
-    Stale,
-    /// A message id already processed, or the stored version again with the
-    /// same content.
-    Duplicate,
-    Rejected(Rejection),
-    /// A mediation log that cannot be applied yet (its job order is not
-    /// stored, or a rule fails against an order version older than an
-    /// entry): nothing was applied; the caller retries it later, or rejects
-    /// it with this rejection once it waited long enough.
-    NotYet(Rejection),
-}
-
-impl Outcome {
-    /// The `outcome` label of `jobsync_messages_total`.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Outcome::Applied => "applied",
-            Outcome::Stale => "stale",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Rejected(_) => "rejected",
-            Outcome::NotYet(_) => "retried",
-        }
-    }
-
-    /// Whether the message is done with, so its id goes into the inbox.
-    fn is_final(&self) -> bool {
-        matches!(self, Outcome::Applied | Outcome::Stale | Outcome::Duplicate)
-    }
-}
 
 /// Rows of one multi-row `VALUES` statement (mediation logs, former units,
 /// log view hashes): PostgreSQL takes at most 65,535 bind parameters. The
@@ -125,6 +52,66 @@ pub(super) struct Effects {
 }
 
 impl Effects {
+    /// Adds the rows of `outputs`, planned for `messages`, in order. An
+    /// expiry is caused by no message: its id is made of the order and its
+    /// version (an order expires at most once per version), and it starts a
+    /// trace of its own, one per order.
+    pub fn emit(&mut self, messages: &[Inbound], outputs: Vec<Output>) {
+        let mut expiry_traces: HashMap<Uuid, TraceContext> = HashMap::new();
+        let mut cause_of = |cause: Cause, id: Uuid, version: i64| match cause {
+            Cause::Message(i) => {
+                let m = &messages[i];
+                (m.message_id.clone(), m.trace, m.hub_time)
+            }
+            Cause::Expiry => (
+                format!("expiry:{id}:{version}"),
+                *expiry_traces
+                    .entry(id)
+                    .or_insert_with(|| TraceContext::child_of(None)),
+                None,
+            ),
+        };
+        for output in outputs {
+            match output {
+                Output::Notify {
+                    cause,
+                    job_order_id,
+                    order_version,
+                    notifications,
+                } => {
+                    let (inbound, trace, hub_time) = cause_of(cause, job_order_id, order_version);
+                    self.notify(
+                        &inbound,
+                        &trace,
+                        hub_time,
+                        job_order_id,
+                        order_version,
+                        &notifications,
+                    );
+                }
+                Output::Lifecycle {
+                    cause,
+                    job_order_id,
+                    order_version,
+                    event,
+                    data,
+                } => {
+                    let (inbound, trace, hub_time) = cause_of(cause, job_order_id, order_version);
+                    let mut row = self.composer.lifecycle(
+                        &inbound,
+                        &trace,
+                        job_order_id,
+                        order_version,
+                        event,
+                        &data,
+                    );
+                    row.hub_time = hub_time;
+                    self.outbox.push(row);
+                }
+            }
+        }
+    }
+
     /// Adds the rows of `notifications`, caused by inbound message
     /// `inbound_id` (in `trace`, sent by the hub at `hub_time`) or by expiry.
     pub fn notify(

@@ -23,11 +23,7 @@ use super::outbox::{self, Composer};
 use super::schema::job_orders;
 use super::views;
 use crate::domain::expiry::passed_before;
-use crate::domain::fanout::{order_changes, Event, Lifecycle};
-use crate::domain::views::{
-    responsible_order_view, responsible_unit, shared_order_view, shared_units, OrderExtras,
-};
-use crate::trace::TraceContext;
+use crate::domain::plan::expiry as plan;
 
 /// What one expiry pass committed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,58 +51,25 @@ pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Qu
         if ids.is_empty() {
             return Ok(Expired::default());
         }
-        let facts = views::load_view_facts(conn, &ids)?;
-        let logs = views::log_counts(conn, &ids)?;
+        let state = plan::State {
+            views: views::load_view_facts(conn, &ids)?,
+            log_counts: views::log_counts(conn, &ids)?,
+        };
+        let plan = plan::plan(&state, now);
         let mut effects = Effects {
             composer: Composer::new(now),
             outbox: Vec::new(),
             redactions: 0,
         };
-        let mut hashes_after = Vec::with_capacity(facts.len());
-        for (id, f) in &facts {
-            let (id, snapshot, version) = (*id, &f.snapshot, f.version);
-            let responsible = responsible_unit(snapshot);
-            let shared: BTreeSet<_> = shared_units(snapshot).into_iter().collect();
-            let extras = OrderExtras {
-                coordinator_reassignment_needed: f.coordinator_reassignment_needed,
-                expired_at: Some(now),
-                undecided_candidates: logs.get(&id).map_or(0, |&(_, undecided)| undecided),
-            };
-            // Every unit that can see the order is told, whatever it was
-            // told before: nobody counts as having seen the expired view.
-            let (mut notifications, told) = order_changes(
-                None,
-                &responsible,
-                &shared,
-                responsible_order_view(snapshot, extras),
-                shared_order_view(snapshot, Some(now)),
-                |_| unreachable!("nobody loses the order by expiry"),
-            );
-            for n in &mut notifications {
-                n.event = Event::JobOrderExpired;
-            }
-            // Deterministic ids: an order expires at most once per version
-            // (undoing an expiry takes a new version).
-            let cause = format!("expiry:{id}:{version}");
-            // Expiry is no message's doing: a trace of its own per order.
-            let trace = TraceContext::child_of(None);
-            effects.notify(&cause, &trace, None, id, version, &notifications);
-            let data = crate::domain::fanout::lifecycle_data(snapshot, None);
-            let row =
-                effects
-                    .composer
-                    .lifecycle(&cause, &trace, id, version, Lifecycle::Expired, &data);
-            effects.outbox.push(row);
-            hashes_after.push((id, told.responsible_hash, told.shared_hash));
-        }
-        diesel::update(job_orders::table.filter(job_orders::id.eq_any(&ids)))
+        effects.emit(&[], plan.outputs);
+        diesel::update(job_orders::table.filter(job_orders::id.eq_any(&plan.expired)))
             .set(job_orders::expired_at.eq(now))
             .execute(conn)?;
-        views::save_order_hashes(conn, &hashes_after)?;
+        views::save_order_hashes(conn, &plan.order_hashes)?;
         // The relay finds these rows in the outbox.
         outbox::insert(conn, effects.outbox)?;
         Ok(Expired {
-            orders: ids.len(),
+            orders: plan.expired.len(),
             redactions: effects.redactions,
         })
     })

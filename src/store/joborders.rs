@@ -2,7 +2,7 @@
 //! orders, the decisions in version order, one multi-row upsert guarded by
 //! version, and the sharing rows.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -12,26 +12,22 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Bytea, Date, Integer, Json, Nullable, Text, Timestamptz};
 use uuid::Uuid;
 
-use super::apply::{Effects, Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
+use super::apply::{Effects, ROWS_PER_STATEMENT};
 use super::schema::{job_order_former_units, job_order_sharing, job_orders};
 use super::unnest::{columns, insert_sql, set_excluded};
 use super::views;
 use super::JsonText;
-use crate::domain::expiry::has_passed;
-use crate::domain::fanout::{lifecycle, log_changes, order_changes, revoked_view, Seen};
-use crate::domain::joborder::{
-    decide, Applied, Context, Decision, JobOrder, StoredOrder, Timeline,
-};
+use crate::domain::joborder::{StoredOrder, Timeline};
+use crate::domain::message::{Inbound, Outcome, Payload};
+use crate::domain::plan::joborders::{self as plan, Final};
+use crate::domain::plan::FormerUnit;
 use crate::domain::status::StatusKind;
 use crate::domain::unit::Unit;
-use crate::domain::views::{
-    log_view, log_viewers, responsible_order_view, shared_order_view, OrderExtras,
-};
 
-/// Decides and writes the job order snapshots `messages[i]` for `i` in
-/// `indices` (first deliveries of new message ids), filling `outcomes`, and
-/// adds the notifications and lifecycle events of each applied version to
-/// `effects`.
+/// Applies the job order snapshots `messages[i]` for `i` in `indices` (first
+/// deliveries of new message ids): loads their orders' state, has the
+/// domain plan them, writes the plan, fills `outcomes` and adds what goes
+/// out to `effects`. The caller holds the orders' advisory locks.
 pub(super) fn apply(
     conn: &mut PgConnection,
     messages: &[Inbound],
@@ -40,275 +36,111 @@ pub(super) fn apply(
     effects: &mut Effects,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    let order = |i: usize| match &messages[i].payload {
-        Payload::JobOrder(o) => o,
-        Payload::MediationLog(_) => unreachable!("only job order snapshots are passed"),
-    };
     let ids: Vec<Uuid> = {
-        let set: HashSet<Uuid> = indices.iter().map(|&i| order(i).id).collect();
+        let set: HashSet<Uuid> = indices
+            .iter()
+            .filter_map(|&i| match &messages[i].payload {
+                Payload::JobOrder(o) => Some(o.id),
+                Payload::MediationLog(_) => None,
+            })
+            .collect();
         set.into_iter().collect()
     };
-    let Stored {
-        orders: mut stored,
-        expired,
-        mut hashes,
-    } = load_stored(conn, &ids)?;
-    let mut stored_sharing = views::load_sharing(conn, &ids)?;
-    let logs = views::log_counts(conn, &ids)?;
-    // Orders some message hands over: their logs' views change too.
-    let handed: Vec<Uuid> = indices
-        .iter()
-        .map(|&i| order(i))
-        .filter(|o| {
-            stored
-                .get(&o.id)
-                .is_some_and(|s| s.responsible_unit != o.responsible_unit)
-        })
-        .map(|o| o.id)
-        .collect();
-    let (log_snapshots, mut log_hashes) = if handed.is_empty() {
-        Default::default()
-    } else {
-        (
-            views::load_log_snapshots(conn, &handed)?,
-            views::load_log_hashes(conn, &handed)?,
-        )
-    };
-
-    // Per order, the messages in version order (arrival order within a version).
-    let mut by_order: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
-    for &i in indices {
-        by_order.entry(order(i).id).or_default().push(i);
+    let state = load(conn, messages, indices, &ids)?;
+    let plan = plan::plan(state, messages, indices, now);
+    write(conn, &plan)?;
+    for (i, outcome) in plan.outcomes {
+        outcomes[i] = Some(outcome);
     }
-    let mut finals: Vec<Final<'_>> = Vec::new();
-    // The orders whose sharing changed, and of those the ones that had
-    // sharing rows to delete.
-    let mut sharing_changed: Vec<(Uuid, BTreeMap<Unit, DateTime<Utc>>)> = Vec::new();
-    let mut unshared: Vec<Uuid> = Vec::new();
-    let mut former: Vec<FormerUnit<'_>> = Vec::new();
-    let mut log_hashes_after: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)> = Vec::new();
-    for (id, mut group) in by_order {
-        group.sort_by_key(|&i| (order(i).version, i));
-        let mut current = stored.remove(&id);
-        // Who the order is shared with, and since when.
-        let before: BTreeMap<Unit, DateTime<Utc>> = stored_sharing.remove(&id).unwrap_or_default();
-        let mut sharing = before.clone();
-        let (total, undecided) = logs.get(&id).copied().unwrap_or((0, 0));
-        let context = Context {
-            has_mediation_entries: total > 0,
-        };
-        // What the units were told; for an order stored without it (before
-        // notifications existed), its units count as told something else,
-        // so that they all get the view now and the lost ones are revoked.
-        let mut seen: Option<Seen> = current.as_ref().map(|c| {
-            let (responsible_hash, shared_hash) = hashes.remove(&id).unwrap_or_default();
-            Seen {
-                responsible: c.responsible_unit.clone(),
-                shared: before.keys().cloned().collect(),
-                responsible_hash,
-                shared_hash,
-            }
-        });
-        let mut expired_at = expired.get(&id).copied().flatten();
-        let mut unit_log_hashes = log_hashes.remove(&id);
-        let mut last_applied: Option<(&JobOrder, Applied, Option<DateTime<Utc>>)> = None;
-        for i in group {
-            let o = order(i);
-            outcomes[i] = Some(match decide(current.as_ref(), o, context) {
-                Decision::Apply(applied) => {
-                    // A deadline moved into the future (or dropped) undoes
-                    // an expiry.
-                    if o.mediation_deadline.is_none_or(|d| !has_passed(d, now)) {
-                        expired_at = None;
-                    }
-                    // Who gains and who loses the order with this version,
-                    // and when: a unit in the first version seen counts as
-                    // shared with from the order's creation.
-                    let now: BTreeSet<Unit> = o.sharing.units().iter().cloned().collect();
-                    let gained_at = if current.is_some() {
-                        o.updated_at
-                    } else {
-                        o.created_at
-                    };
-                    let next: BTreeMap<Unit, DateTime<Utc>> = now
-                        .iter()
-                        .map(|u| (u.clone(), sharing.get(u).copied().unwrap_or(gained_at)))
-                        .collect();
-                    for (unit, &since) in &sharing {
-                        if !now.contains(unit) {
-                            former.push(FormerUnit::new(
-                                id,
-                                unit.clone(),
-                                "shared",
-                                since,
-                                o.updated_at,
-                            ));
-                        }
-                    }
-                    if let (Some(from), Some(c)) = (&applied.handed_over_from, &current) {
-                        former.push(FormerUnit::new(
-                            id,
-                            from.clone(),
-                            "responsible",
-                            c.timeline.responsible_since,
-                            o.updated_at,
-                        ));
-                    }
-                    // Who is told what.
-                    let inbound = messages[i].message_id.as_str();
-                    let trace = &messages[i].trace;
-                    let extras = OrderExtras {
-                        coordinator_reassignment_needed: applied.coordinator_reassignment_needed,
-                        expired_at,
-                        undecided_candidates: undecided,
-                    };
-                    let (notifications, told) = order_changes(
-                        seen.as_ref(),
-                        &o.responsible_unit,
-                        &now,
-                        responsible_order_view(&o.wire, extras),
-                        shared_order_view(&o.wire, expired_at),
-                        |reason| revoked_view(&o.wire.job_order_id, o.wire.version, reason),
-                    );
-                    effects.notify(
-                        inbound,
-                        trace,
-                        messages[i].hub_time,
-                        id,
-                        o.version,
-                        &notifications,
-                    );
-                    let before = current.as_ref().map(|c| (c.status, &c.responsible_unit));
-                    for (event, data) in lifecycle(before, &o.wire) {
-                        let mut row = effects
-                            .composer
-                            .lifecycle(inbound, trace, id, o.version, event, &data);
-                        row.hub_time = messages[i].hub_time;
-                        effects.outbox.push(row);
-                    }
-                    if applied.handed_over_from.is_some() {
-                        if let Some(log) = log_snapshots.get(&id) {
-                            let responsible = &o.responsible_unit;
-                            let viewers = log_viewers(log, responsible)
-                                .into_iter()
-                                .map(|u| {
-                                    let v = log_view(log, &u, responsible);
-                                    (u, v)
-                                })
-                                .collect();
-                            let (notifications, after) =
-                                log_changes(&unit_log_hashes.take().unwrap_or_default(), viewers);
-                            effects.notify(
-                                inbound,
-                                trace,
-                                messages[i].hub_time,
-                                id,
-                                o.version,
-                                &notifications,
-                            );
-                            unit_log_hashes = Some(after);
-                        }
-                    }
-                    seen = Some(told);
-                    sharing = next;
-                    current = Some(StoredOrder::after(o, &applied));
-                    last_applied = Some((o, applied, expired_at));
-                    Outcome::Applied
-                }
-                Decision::Stale => Outcome::Stale,
-                Decision::Duplicate => Outcome::Duplicate,
-                Decision::Reject(r) => Outcome::Rejected(r),
-            });
-        }
-        if let Some((order, applied, expired_at)) = last_applied {
-            if sharing != before {
-                if !before.is_empty() {
-                    unshared.push(id);
-                }
-                sharing_changed.push((id, sharing));
-            }
-            if let Some(h) = unit_log_hashes {
-                log_hashes_after.push((id, h));
-            }
-            let told = seen.expect("an applied version told its units");
-            finals.push(Final {
-                order,
-                applied,
-                expired_at,
-                responsible_view_hash: told.responsible_hash,
-                shared_view_hash: told.shared_hash,
-            });
-        }
-    }
-    upsert_orders(conn, &finals)?;
-    replace_sharing(conn, &unshared, &sharing_changed)?;
-    record_former_units(conn, former)?;
-    views::save_log_hashes(conn, &log_hashes_after)?;
+    effects.emit(messages, plan.outputs);
     Ok(())
 }
 
-/// The last version of an order a batch applied, with what its units were
-/// told: what the upsert writes.
-struct Final<'a> {
-    order: &'a JobOrder,
-    applied: Applied,
-    expired_at: Option<DateTime<Utc>>,
-    responsible_view_hash: Vec<u8>,
-    shared_view_hash: Vec<u8>,
+/// The state of the orders `ids` (the stored rows, their sharing, their
+/// logs' counts) and, for those some message among `messages[indices]`
+/// hands over, their logs and what each unit was told of them. Reads only;
+/// the caller holds the advisory locks.
+fn load(
+    conn: &mut PgConnection,
+    messages: &[Inbound],
+    indices: &[usize],
+    ids: &[Uuid],
+) -> QueryResult<plan::State> {
+    let Stored {
+        orders,
+        expired,
+        hashes,
+    } = load_stored(conn, ids)?;
+    let mut state = plan::State {
+        orders,
+        expired,
+        hashes,
+        sharing: views::load_sharing(conn, ids)?,
+        log_counts: views::log_counts(conn, ids)?,
+        ..Default::default()
+    };
+    let handed = plan::handed_over(&state, messages, indices);
+    if !handed.is_empty() {
+        state.logs = views::load_log_snapshots(conn, &handed)?;
+        state.log_hashes = views::load_log_hashes(conn, &handed)?;
+    }
+    Ok(state)
 }
 
-/// A unit that lost an order (its responsibility or its share of it), with
-/// when it had gained it.
+/// Writes `plan`: the last applied version of each order (one upsert
+/// guarded by version), the sharing rows of the orders whose sharing
+/// changed, the units that lost an order and what each unit was told of
+/// the logs of handed-over orders.
+fn write(conn: &mut PgConnection, plan: &plan::Plan<'_>) -> QueryResult<()> {
+    upsert_orders(conn, &plan.finals)?;
+    replace_sharing(conn, &plan.unshared, &plan.sharing)?;
+    record_former_units(conn, &plan.former)?;
+    views::save_log_hashes(conn, &plan.log_hashes)?;
+    Ok(())
+}
+
+/// A unit that lost an order, as `job_order_former_units` keeps it.
 #[derive(Insertable)]
 #[diesel(table_name = job_order_former_units)]
-struct FormerUnit<'a> {
+struct FormerUnitRow<'a> {
     job_order_id: Uuid,
     unit_type: &'static str,
-    unit_code: String,
-    role: &'a str,
+    unit_code: &'a str,
+    role: &'static str,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
-}
-
-impl<'a> FormerUnit<'a> {
-    fn new(
-        job_order_id: Uuid,
-        unit: Unit,
-        role: &'a str,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Self {
-        FormerUnit {
-            job_order_id,
-            unit_type: unit.kind().as_str(),
-            unit_code: unit.code().to_owned(),
-            role,
-            since,
-            until,
-        }
-    }
 }
 
 /// Records former units, keeping the first time each gained and the latest
 /// time each lost the order. A batch with several versions of an order can
 /// lose the same unit twice (unshared, shared again, unshared): one row per
 /// unit goes to the upsert, which may not touch a row twice.
-fn record_former_units(conn: &mut PgConnection, rows: Vec<FormerUnit<'_>>) -> QueryResult<()> {
+fn record_former_units(conn: &mut PgConnection, former: &[FormerUnit]) -> QueryResult<()> {
     use job_order_former_units::dsl as f;
-    let mut latest: HashMap<(Uuid, &str, String, &str), FormerUnit<'_>> = HashMap::new();
-    for r in rows {
-        let key = (r.job_order_id, r.unit_type, r.unit_code.clone(), r.role);
+    let mut latest: HashMap<(Uuid, &Unit, &str), FormerUnitRow<'_>> = HashMap::new();
+    for r in former {
+        let key = (r.job_order_id, &r.unit, r.role.as_str());
         match latest.get_mut(&key) {
             Some(kept) => {
                 kept.since = kept.since.min(r.since);
                 kept.until = kept.until.max(r.until);
             }
             None => {
-                latest.insert(key, r);
+                latest.insert(
+                    key,
+                    FormerUnitRow {
+                        job_order_id: r.job_order_id,
+                        unit_type: r.unit.kind().as_str(),
+                        unit_code: r.unit.code(),
+                        role: r.role.as_str(),
+                        since: r.since,
+                        until: r.until,
+                    },
+                );
             }
         }
     }
-    let rows: Vec<FormerUnit<'_>> = latest.into_values().collect();
+    let rows: Vec<FormerUnitRow<'_>> = latest.into_values().collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         diesel::insert_into(job_order_former_units::table)
             .values(chunk)

@@ -2,7 +2,7 @@
 //! logs and orders, the decisions in version order, the upserts of the logs
 //! and their entries (guarded by version), and the history rows.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use diesel::pg::upsert::excluded;
@@ -10,27 +10,26 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::apply::{Effects, Inbound, Outcome, Payload, ROWS_PER_STATEMENT};
+use super::apply::{Effects, ROWS_PER_STATEMENT};
 use super::schema::{
     job_order_former_units, job_orders, mediation_entries, mediation_entry_history, mediation_logs,
 };
 use super::views;
-use crate::domain::fanout::{log_changes, Event, Notification};
 use crate::domain::joborder::{ChangedBy, Timeline};
 use crate::domain::mediationlog::{
-    decide, Entry, EntryStatus, FormerRole, LogDecision, MediationLog, OrderFacts, Spell,
-    StatusChange, StoredEntry, StoredLog,
+    Entry, EntryStatus, FormerRole, MediationLog, OrderFacts, Spell, StatusChange, StoredEntry,
+    StoredLog,
 };
-use crate::domain::rejection::{ErrorCode, Rejection};
+use crate::domain::message::{Inbound, Outcome, Payload};
+use crate::domain::plan::mediation as plan;
 use crate::domain::status::StatusKind;
 use crate::domain::unit::Unit;
-use crate::domain::views::{log_view, log_viewers, responsible_order_view, OrderExtras};
 
-/// Decides and writes the mediation log snapshots `messages[i]` for `i` in
-/// `indices` (first deliveries of new message ids), filling `outcomes`, and
-/// adds the notifications of each applied version to `effects`: the log
-/// views that changed, and the responsible unit's order view when its count
-/// of undecided candidates changed.
+/// Applies the mediation log snapshots `messages[i]` for `i` in `indices`
+/// (first deliveries of new message ids): loads their logs' and orders'
+/// state, has the domain plan them, writes the plan, fills `outcomes` and
+/// adds what goes out to `effects`. The caller holds the orders' advisory
+/// locks.
 pub(super) fn apply(
     conn: &mut PgConnection,
     messages: &[Inbound],
@@ -38,112 +37,54 @@ pub(super) fn apply(
     outcomes: &mut [Option<Outcome>],
     effects: &mut Effects,
 ) -> QueryResult<()> {
-    let log = |i: usize| match &messages[i].payload {
-        Payload::MediationLog(l) => l,
-        Payload::JobOrder(_) => unreachable!("only mediation log snapshots are passed"),
-    };
     let ids: Vec<Uuid> = {
-        let set: HashSet<Uuid> = indices.iter().map(|&i| log(i).job_order_id).collect();
+        let set: HashSet<Uuid> = indices
+            .iter()
+            .filter_map(|&i| match &messages[i].payload {
+                Payload::MediationLog(l) => Some(l.job_order_id),
+                Payload::JobOrder(_) => None,
+            })
+            .collect();
         set.into_iter().collect()
     };
-    let facts = load_order_facts(conn, &ids)?;
-    let mut stored = load_stored_logs(conn, &ids)?;
-    let known: Vec<Uuid> = facts.keys().copied().collect();
-    let view_facts = views::load_view_facts(conn, &known)?;
-    let mut log_hashes = views::load_log_hashes(conn, &known)?;
-    let mut order_hashes_after: Vec<(Uuid, Vec<u8>, Vec<u8>)> = Vec::new();
-    let mut log_hashes_after: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)> = Vec::new();
+    let state = load(conn, &ids)?;
+    let plan = plan::plan(state, messages, indices);
+    write(conn, &plan)?;
+    for (i, outcome) in plan.outcomes {
+        outcomes[i] = Some(outcome);
+    }
+    effects.emit(messages, plan.outputs);
+    Ok(())
+}
 
-    let mut by_order: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
-    for &i in indices {
-        by_order.entry(log(i).job_order_id).or_default().push(i);
-    }
-    let mut finals: Vec<&MediationLog> = Vec::new();
-    let mut history: Vec<HistoryRow<'_>> = Vec::new();
-    for (id, mut group) in by_order {
-        let Some(order) = facts.get(&id) else {
-            for i in group {
-                outcomes[i] = Some(Outcome::NotYet(Rejection::beyond_schema(
-                    ErrorCode::JobOrderUnknown,
-                    format!("data.job_order_id: job order {id} is not known"),
-                )));
-            }
-            continue;
-        };
-        group.sort_by_key(|&i| (log(i).version, i));
-        let mut current = stored.remove(&id);
-        let mut last_applied = None;
-        let view_of = view_facts.get(&id).expect("a known order has its snapshot");
-        let mut unit_hashes = log_hashes.remove(&id).unwrap_or_default();
-        let (mut responsible_hash, shared_hash) = view_of.told.clone();
-        for i in group {
-            let l = log(i);
-            outcomes[i] = Some(match decide(current.as_ref(), order, l) {
-                LogDecision::Apply(changes) => {
-                    let message_id = messages[i].message_id.as_str();
-                    history.extend(
-                        changes
-                            .into_iter()
-                            .map(|c| HistoryRow::new(l, message_id, c)),
-                    );
-                    // Who is told what: each viewer's log view, and the
-                    // responsible unit's order view (its undecided count).
-                    let responsible = &order.responsible_unit;
-                    let viewers = log_viewers(&l.wire, responsible)
-                        .into_iter()
-                        .map(|u| {
-                            let v = log_view(&l.wire, &u, responsible);
-                            (u, v)
-                        })
-                        .collect();
-                    let (mut notifications, after) = log_changes(&unit_hashes, viewers);
-                    unit_hashes = after;
-                    let order_view = responsible_order_view(
-                        &view_of.snapshot,
-                        OrderExtras {
-                            coordinator_reassignment_needed: view_of
-                                .coordinator_reassignment_needed,
-                            expired_at: view_of.expired_at,
-                            undecided_candidates: l.counts().undecided,
-                        },
-                    );
-                    let hash = order_view.content_hash();
-                    if hash != responsible_hash {
-                        responsible_hash = hash;
-                        notifications.push(Notification {
-                            event: Event::JobOrderUpdated,
-                            recipients: vec![responsible.clone()],
-                            view: order_view,
-                        });
-                    }
-                    effects.notify(
-                        message_id,
-                        &messages[i].trace,
-                        messages[i].hub_time,
-                        id,
-                        view_of.version,
-                        &notifications,
-                    );
-                    current = Some(StoredLog::after(l));
-                    last_applied = Some(l);
-                    Outcome::Applied
-                }
-                LogDecision::Stale => Outcome::Stale,
-                LogDecision::Duplicate => Outcome::Duplicate,
-                LogDecision::Reject(r) => Outcome::Rejected(r),
-                LogDecision::Wait(r) => Outcome::NotYet(r),
-            });
-        }
-        if last_applied.is_some() {
-            order_hashes_after.push((id, responsible_hash, shared_hash));
-            log_hashes_after.push((id, unit_hashes));
-        }
-        finals.extend(last_applied);
-    }
-    upsert_logs(conn, &finals)?;
-    views::save_order_hashes(conn, &order_hashes_after)?;
-    views::save_log_hashes(conn, &log_hashes_after)?;
-    upsert_entries(conn, &finals)?;
+/// The state of the logs of orders `ids` and of those orders: the stored
+/// orders with what the log rules need, the stored logs, what the
+/// responsible unit's order view is made of and what each unit was told.
+/// Reads only; the caller holds the advisory locks.
+fn load(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<plan::State> {
+    let orders = load_order_facts(conn, ids)?;
+    let logs = load_stored_logs(conn, ids)?;
+    let known: Vec<Uuid> = orders.keys().copied().collect();
+    Ok(plan::State {
+        views: views::load_view_facts(conn, &known)?,
+        log_hashes: views::load_log_hashes(conn, &known)?,
+        orders,
+        logs,
+    })
+}
+
+/// Writes `plan`: the last applied version of each log and its entries
+/// (guarded by version), what each unit was told, and the history rows.
+fn write(conn: &mut PgConnection, plan: &plan::Plan<'_>) -> QueryResult<()> {
+    upsert_logs(conn, &plan.finals)?;
+    views::save_order_hashes(conn, &plan.order_hashes)?;
+    views::save_log_hashes(conn, &plan.log_hashes)?;
+    upsert_entries(conn, &plan.finals)?;
+    let history: Vec<HistoryRow<'_>> = plan
+        .history
+        .iter()
+        .map(|(l, message_id, c)| HistoryRow::new(l, message_id, c))
+        .collect();
     for chunk in history.chunks(ROWS_PER_STATEMENT) {
         // No ON CONFLICT: the inbox and the version guard make each change
         // reach this once; the unique key turns a second one into an error.
@@ -227,10 +168,7 @@ fn load_order_facts(
         .filter(job_order_former_units::job_order_id.eq_any(ids))
         .load(conn)?;
     for (id, t, c, role, since, until) in former {
-        let role = match role.as_str() {
-            "responsible" => FormerRole::Responsible,
-            _ => FormerRole::Shared,
-        };
+        let role = FormerRole::parse(&role).expect("roles are written by FormerRole::as_str");
         if let Some(f) = facts.get_mut(&id) {
             f.former
                 .insert((unit(&t, &c), role), Spell { since, until });
@@ -417,7 +355,7 @@ struct HistoryRow<'a> {
 }
 
 impl<'a> HistoryRow<'a> {
-    fn new(log: &MediationLog, message_id: &'a str, c: StatusChange) -> Self {
+    fn new(log: &MediationLog, message_id: &'a str, c: &StatusChange) -> Self {
         let (unit_type, unit_code) = match &c.by {
             ChangedBy::Unit(u) => (Some(u.kind().as_str()), Some(u.code().to_owned())),
             _ => (None, None),

@@ -10,7 +10,7 @@ pub mod schema;
 mod unnest;
 mod views;
 
-pub use apply::{apply_batch, lock_key, BatchResult, Inbound, Outcome, Payload};
+pub use apply::{apply_batch, lock_key, BatchResult};
 pub use db::PgPool;
 
 /// A value of a `json` column, serialized once to its text (which is also

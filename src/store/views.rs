@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use super::apply::ROWS_PER_STATEMENT;
 use super::schema::{job_order_sharing, job_orders, mediation_log_views, mediation_logs};
-use crate::contract::joborder::JobOrderData;
 use crate::contract::mediationlog::MediationLogData;
 use crate::domain::unit::Unit;
 
@@ -128,15 +127,7 @@ pub fn load_log_snapshots(
         .collect())
 }
 
-/// What the responsible unit's order view is made of.
-pub(super) struct ViewFacts {
-    pub snapshot: JobOrderData,
-    pub version: i64,
-    pub coordinator_reassignment_needed: bool,
-    pub expired_at: Option<DateTime<Utc>>,
-    /// What the order's units were last told.
-    pub told: OrderHashes,
-}
+pub(super) use crate::domain::plan::ViewFacts;
 
 /// The [`ViewFacts`] of the stored orders among `ids`.
 pub(super) fn load_view_facts(

@@ -15,9 +15,10 @@ use super::retry::{self, Step};
 use super::{Consumer, SessionError};
 use crate::amqp::publisher::Outgoing;
 use crate::contract::envelope::{self, InboundType};
+use crate::domain::message::{Inbound, Outcome, Payload};
 use crate::domain::rejection::{ErrorCode, Rejection};
 use crate::domain::{joborder, mediationlog};
-use crate::store::{self, Inbound, Outcome, Payload};
+use crate::store;
 use crate::trace::TraceContext;
 
 /// Whether a handled batch was acknowledged: a later batch of the channel

@@ -89,7 +89,7 @@ async fn a_rejection_with_no_dead_letter_queue_to_take_it_is_kept_until_there_is
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_that_unshares_one_unit_twice_applies_as_one_transaction() {
     use jobsync::contract::envelope::InboundType;
-    use jobsync::store::Outcome;
+    use jobsync::domain::message::Outcome;
     let env = TestEnv::new().await;
     jobsync::store::db::create_database_if_missing(&env.db_url()).unwrap();
     let mut conn = env.db();

@@ -1,0 +1,91 @@
+//! The planner: from the stored state of a batch's orders and the batch's
+//! messages to what to write and whom to tell, with no I/O. The store loads
+//! the state (`load`), the planner decides (`plan`), the store writes the
+//! plan (`write`): a new rule goes here, a new query into `store/`.
+
+pub mod expiry;
+pub mod joborders;
+pub mod mediation;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::domain::fanout::{Lifecycle, Notification};
+
+/// What causes an output: an inbound message, or the expiry of an order
+/// version (no message's doing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// `messages[i]` of the batch.
+    Message(usize),
+    Expiry,
+}
+
+/// What is to be published, in the order it is to go out.
+#[derive(Debug)]
+pub enum Output {
+    /// Notifications to units about order `job_order_id` at hub version
+    /// `order_version`.
+    Notify {
+        cause: Cause,
+        job_order_id: Uuid,
+        order_version: i64,
+        notifications: Vec<Notification>,
+    },
+    /// A lifecycle event with `data`.
+    Lifecycle {
+        cause: Cause,
+        job_order_id: Uuid,
+        order_version: i64,
+        event: Lifecycle,
+        data: Value,
+    },
+}
+
+/// When a unit that lost an order (its responsibility or its share of it)
+/// had gained it and lost it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormerUnit {
+    pub job_order_id: Uuid,
+    pub unit: crate::domain::unit::Unit,
+    pub role: crate::domain::mediationlog::FormerRole,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// What the responsible unit's order view is made of, for an order whose
+/// log changes.
+#[derive(Debug, Clone)]
+pub struct ViewFacts {
+    pub snapshot: crate::contract::joborder::JobOrderData,
+    pub version: i64,
+    pub coordinator_reassignment_needed: bool,
+    pub expired_at: Option<DateTime<Utc>>,
+    /// What the order's units were last told: the hashes of the
+    /// responsible and of the shared view.
+    pub told: (Vec<u8>, Vec<u8>),
+}
+
+/// The log views of `log` whose content changed since `told` (each viewing
+/// unit's last view's hash), as notifications, with what each unit is told
+/// now. One place for both streams: a new log and a handover both change
+/// who sees which entries.
+pub fn log_notifications(
+    log: &crate::contract::mediationlog::MediationLogData,
+    responsible: &crate::domain::unit::Unit,
+    told: &std::collections::BTreeMap<crate::domain::unit::Unit, Vec<u8>>,
+) -> (
+    Vec<Notification>,
+    std::collections::BTreeMap<crate::domain::unit::Unit, Vec<u8>>,
+) {
+    use crate::domain::views::{log_view, log_viewers};
+    let viewers = log_viewers(log, responsible)
+        .into_iter()
+        .map(|u| {
+            let v = log_view(log, &u, responsible);
+            (u, v)
+        })
+        .collect();
+    crate::domain::fanout::log_changes(told, viewers)
+}
