@@ -171,7 +171,7 @@ fn describe() {
         "From the hub's `time` of a message to the broker's confirm of a notification or event it caused."
     );
     metrics::gauge!("jobsync_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    for code in crate::domain::rejection::ErrorCode::ALL {
+    for code in crate::contract::rejection::ErrorCode::ALL {
         metrics::counter!("jobsync_rejections_total", "code" => code.as_str()).increment(0);
     }
     metrics::gauge!("jobsync_dead_letters").set(0.0);

@@ -20,9 +20,9 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use jobsync::contract::envelope::{InboundType, MAX_BODY_BYTES};
+use jobsync::contract::rejection::Rejection;
 use jobsync::domain::fanout::{order_changes, revoked_view};
 use jobsync::domain::message::Payload;
-use jobsync::domain::rejection::Rejection;
 use jobsync::domain::unit::Unit;
 use jobsync::domain::views::{
     log_view, log_viewers, responsible_order_view, shared_order_view, OrderExtras,

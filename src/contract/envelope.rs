@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::domain::rejection::{ErrorCode, Rejection};
+use crate::contract::rejection::{ErrorCode, Rejection};
 
 /// Bodies over this many bytes are rejected (`message.too_large`).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -130,14 +130,14 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
         ));
     }
     // The id is stored in the inbox.
-    crate::domain::text::no_nul("id", &id)?;
+    super::checks::no_nul("id", &id)?;
     match wire.source.as_deref() {
         Some(s) if !s.is_empty() => {}
         Some(_) => return Err(Rejection::schema("source", "empty")),
         None => return Err(Rejection::schema("source", "missing")),
     }
     if let Some(time) = wire.time.as_deref() {
-        if !crate::domain::fields::is_rfc3339(time) {
+        if !super::checks::is_rfc3339(time) {
             return Err(Rejection::schema(
                 "time",
                 format_args!("{time:?} is not an RFC 3339 timestamp"),

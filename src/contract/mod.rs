@@ -1,15 +1,17 @@
 //! The wire format: serde structs of every message in and out, exactly as the
 //! contract spells them, and the first checks on an inbound body.
 
+pub mod checks;
 mod de;
 pub mod envelope;
 pub mod headers;
 pub mod joborder;
 pub mod mediationlog;
+pub mod rejection;
 
 use serde::Deserialize;
 
-use crate::domain::rejection::{ErrorCode, Rejection};
+use self::rejection::{ErrorCode, Rejection};
 
 /// Deserializes `text`, naming the failing field in the rejection: a syntax
 /// error is `json.malformed`, a well-formed value of the wrong shape

@@ -1,9 +1,9 @@
 //! The employer's contact person: a name and at least one of e-mail / phone.
 
 use super::cpr;
-use super::rejection::{ErrorCode, Rejection};
 use super::text;
 use crate::contract::joborder as wire;
+use crate::contract::rejection::{ErrorCode, Rejection};
 
 /// An e-mail address that looks like one: one `@`, a non-empty local part and
 /// a domain of non-empty labels with at least one dot, no white space.

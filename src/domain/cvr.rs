@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::rejection::{ErrorCode, Rejection};
+use crate::contract::rejection::{ErrorCode, Rejection};
 
 /// A CVR number that is 8 digits and passes the modulus-11 check
 /// (weights 2,7,6,5,4,3,2,1: the weighted sum is divisible by 11).

@@ -5,7 +5,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use uuid::Uuid;
 
-use super::rejection::{ErrorCode, Rejection};
+pub use crate::contract::checks::is_rfc3339;
+use crate::contract::rejection::{ErrorCode, Rejection};
 
 /// `data.job_order_id`, which must equal the envelope `subject`.
 pub fn parse_order_id(job_order_id: &str, subject: Option<&str>) -> Result<Uuid, Rejection> {
@@ -98,17 +99,6 @@ pub fn parse_timestamp(field: &str, s: &str) -> Result<DateTime<Utc>, Rejection>
         field,
         format_args!("{s:?} is not an RFC 3339 timestamp"),
     ))
-}
-
-/// Whether `s` is an RFC 3339 date-time as JSON Schema's `date-time` format
-/// reads it: `T` (or `t`) between date and time, seconds below 60.
-pub fn is_rfc3339(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 20
-        && matches!(b[10], b'T' | b't')
-        && b[17..19].iter().all(u8::is_ascii_digit)
-        && b[17] < b'6'
-        && DateTime::parse_from_rfc3339(s).is_ok()
 }
 
 /// The one spelling of a timestamp used for hashing and output: UTC, `Z`,

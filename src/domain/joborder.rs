@@ -11,12 +11,12 @@ use super::cvr::Cvr;
 use super::fields::{
     canonical_timestamp, parse_date, parse_order_id, parse_timestamp, parse_version,
 };
-use super::rejection::{ErrorCode, Rejection};
 use super::sharing::Sharing;
 use super::status::{Status, StatusKind};
 use super::text::{bounded, bounded_opt};
 use super::unit::{Unit, UnitType};
 use crate::contract::joborder as wire;
+use crate::contract::rejection::{ErrorCode, Rejection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {

@@ -13,11 +13,11 @@ use super::fields::{
     canonical_timestamp, parse_order_id, parse_timestamp, parse_uuid, parse_version,
 };
 use super::joborder::{ChangedBy, Timeline};
-use super::rejection::{ErrorCode, Rejection};
 use super::status::StatusKind;
 use super::text::{bounded, bounded_opt};
 use super::unit::Unit;
 use crate::contract::mediationlog as wire;
+use crate::contract::rejection::{ErrorCode, Rejection};
 
 /// Where a candidate stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

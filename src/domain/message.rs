@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::contract::rejection::Rejection;
 use crate::domain::joborder::JobOrder;
 use crate::domain::mediationlog::MediationLog;
-use crate::domain::rejection::Rejection;
 use crate::trace::TraceContext;
 
 /// A parsed inbound message, ready to apply.

@@ -12,7 +12,6 @@ pub mod mediationlog;
 pub mod message;
 pub mod municipality;
 pub mod plan;
-pub mod rejection;
 pub mod sharing;
 pub mod status;
 pub mod text;

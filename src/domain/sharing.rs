@@ -2,9 +2,9 @@
 
 use std::collections::HashSet;
 
-use super::rejection::{ErrorCode, Rejection};
 use super::unit::{Unit, UnitType};
 use crate::contract::joborder as wire;
+use crate::contract::rejection::{ErrorCode, Rejection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SharingScope {

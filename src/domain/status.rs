@@ -1,6 +1,6 @@
 //! A job order's status with its reason: a reason must fit its status.
 
-use super::rejection::{ErrorCode, Rejection};
+use crate::contract::rejection::{ErrorCode, Rejection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatusKind {

@@ -1,7 +1,8 @@
 //! Length and blank checks of free text, counted in characters (not bytes:
 //! æ, ø and å are one character each).
 
-use super::rejection::Rejection;
+pub use crate::contract::checks::no_nul;
+use crate::contract::rejection::Rejection;
 
 /// Checks that `value` has `min..=max` characters, no NUL character (see
 /// [`no_nul`]) and, when `min` is at least 1, is not blank.
@@ -39,19 +40,6 @@ pub fn is_blank(value: &str) -> bool {
     })
 }
 
-/// Rejects a NUL character (U+0000, `\u0000` on the wire) in `value`:
-/// PostgreSQL `text` cannot hold one, so a stored string with it would fail
-/// the database on every attempt instead of being rejected once.
-pub fn no_nul(field: &str, value: &str) -> Result<(), Rejection> {
-    if value.contains('\0') {
-        return Err(Rejection::schema(
-            field,
-            "contains a NUL character (U+0000), which no stored text can hold",
-        ));
-    }
-    Ok(())
-}
-
 /// [`bounded`] for an optional value: `None` passes.
 pub fn bounded_opt(field: &str, value: Option<&str>, max: usize) -> Result<(), Rejection> {
     value.map_or(Ok(()), |v| bounded(field, v, 0, max))
@@ -60,7 +48,7 @@ pub fn bounded_opt(field: &str, value: Option<&str>, max: usize) -> Result<(), R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::rejection::ErrorCode;
+    use crate::contract::rejection::ErrorCode;
 
     #[test]
     fn danish_letters_count_as_one_character_each() {

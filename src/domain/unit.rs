@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::municipality;
-use super::rejection::{ErrorCode, Rejection};
+use crate::contract::rejection::{ErrorCode, Rejection};
 
 /// The kind of unit. The kind is part of the identity: a-kasse 15300 and
 /// jobcentre 15300 are different units.

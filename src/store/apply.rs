@@ -13,23 +13,15 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use uuid::Uuid;
 
-use super::outbox::{self, Composer, OutboxRow, Pending};
+use super::locks::lock_orders;
+use super::outbox::{self, Composer, Effects, Pending};
 use super::schema::processed_messages;
 use super::unnest::{columns, insert_sql};
 use super::{joborders, mediation};
-use crate::domain::fanout::Notification;
 use crate::domain::message::{Inbound, Outcome, Payload};
-use crate::domain::plan::{Cause, Output};
-use crate::trace::TraceContext;
-
-/// Rows of one multi-row `VALUES` statement (mediation logs, former units,
-/// log view hashes): PostgreSQL takes at most 65,535 bind parameters. The
-/// job order, sharing, outbox and inbox writes bind one array per column
-/// (`unnest`) and need no chunks.
-pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// What a committed batch did.
 #[derive(Debug)]
@@ -42,96 +34,6 @@ pub struct BatchResult {
     pub outbox: Vec<Pending>,
     /// CPR numbers replaced in the views written.
     pub redactions: usize,
-}
-
-/// What the stream parts of a batch write beside their own tables.
-pub(super) struct Effects {
-    pub composer: Composer,
-    pub outbox: Vec<OutboxRow>,
-    pub redactions: usize,
-}
-
-impl Effects {
-    /// Adds the rows of `outputs`, planned for `messages`, in order. An
-    /// expiry is caused by no message: its id is made of the order and its
-    /// version (an order expires at most once per version), and it starts a
-    /// trace of its own, one per order.
-    pub fn emit(&mut self, messages: &[Inbound], outputs: Vec<Output>) {
-        let mut expiry_traces: HashMap<Uuid, TraceContext> = HashMap::new();
-        let mut cause_of = |cause: Cause, id: Uuid, version: i64| match cause {
-            Cause::Message(i) => {
-                let m = &messages[i];
-                (m.message_id.clone(), m.trace, m.hub_time)
-            }
-            Cause::Expiry => (
-                format!("expiry:{id}:{version}"),
-                *expiry_traces
-                    .entry(id)
-                    .or_insert_with(|| TraceContext::child_of(None)),
-                None,
-            ),
-        };
-        for output in outputs {
-            match output {
-                Output::Notify {
-                    cause,
-                    job_order_id,
-                    order_version,
-                    notifications,
-                } => {
-                    let (inbound, trace, hub_time) = cause_of(cause, job_order_id, order_version);
-                    self.notify(
-                        &inbound,
-                        &trace,
-                        hub_time,
-                        job_order_id,
-                        order_version,
-                        &notifications,
-                    );
-                }
-                Output::Lifecycle {
-                    cause,
-                    job_order_id,
-                    order_version,
-                    event,
-                    data,
-                } => {
-                    let (inbound, trace, hub_time) = cause_of(cause, job_order_id, order_version);
-                    let mut row = self.composer.lifecycle(
-                        &inbound,
-                        &trace,
-                        job_order_id,
-                        order_version,
-                        event,
-                        &data,
-                    );
-                    row.hub_time = hub_time;
-                    self.outbox.push(row);
-                }
-            }
-        }
-    }
-
-    /// Adds the rows of `notifications`, caused by inbound message
-    /// `inbound_id` (in `trace`, sent by the hub at `hub_time`) or by expiry.
-    pub fn notify(
-        &mut self,
-        inbound_id: &str,
-        trace: &TraceContext,
-        hub_time: Option<DateTime<Utc>>,
-        job_order_id: Uuid,
-        order_version: i64,
-        notifications: &[Notification],
-    ) {
-        for n in notifications {
-            self.redactions += n.view.redactions;
-            let mut row =
-                self.composer
-                    .notification(inbound_id, trace, job_order_id, order_version, n);
-            row.hub_time = hub_time;
-            self.outbox.push(row);
-        }
-    }
 }
 
 /// Applies `messages` (consumed from `queue`) in one transaction, with the
@@ -246,26 +148,4 @@ columns! {
         job_order_id: Option<Uuid> => Nullable<diesel::sql_types::Uuid>,
         version: Option<i64> => Nullable<BigInt>,
     }
-}
-
-/// Transaction-scoped advisory locks on the orders, taken in ascending key
-/// order so that two instances locking overlapping batches cannot deadlock.
-/// They also serialize the first insert of an order, which a row lock cannot.
-pub(super) fn lock_orders(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<()> {
-    let mut keys: Vec<i64> = ids.iter().map(|id| lock_key(*id)).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    diesel::sql_query(
-        "SELECT pg_advisory_xact_lock(k) FROM unnest($1) WITH ORDINALITY AS t(k, n) ORDER BY n",
-    )
-    .bind::<Array<BigInt>, _>(&keys)
-    .execute(conn)?;
-    Ok(())
-}
-
-/// The advisory lock key of an order: its first 8 bytes. A collision only
-/// serializes two orders more than needed.
-pub fn lock_key(id: Uuid) -> i64 {
-    let bytes = id.as_bytes();
-    i64::from_be_bytes(bytes[..8].try_into().expect("16 bytes"))
 }

@@ -18,8 +18,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt};
 use uuid::Uuid;
 
-use super::apply::{lock_key, Effects};
-use super::outbox::{self, Composer};
+use super::locks::lock_key;
+use super::outbox::{self, Composer, Effects};
 use super::schema::job_orders;
 use super::views;
 use crate::domain::expiry::passed_before;

@@ -12,8 +12,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Bytea, Date, Integer, Json, Nullable, Text, Timestamptz};
 use uuid::Uuid;
 
-use super::apply::{Effects, ROWS_PER_STATEMENT};
+use super::outbox::Effects;
 use super::schema::{job_order_former_units, job_order_sharing, job_orders};
+use super::unnest::ROWS_PER_STATEMENT;
 use super::unnest::{columns, insert_sql, set_excluded};
 use super::views;
 use super::JsonText;

@@ -10,10 +10,11 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::apply::{Effects, ROWS_PER_STATEMENT};
+use super::outbox::Effects;
 use super::schema::{
     job_order_former_units, job_orders, mediation_entries, mediation_entry_history, mediation_logs,
 };
+use super::unnest::ROWS_PER_STATEMENT;
 use super::views;
 use crate::domain::joborder::{ChangedBy, Timeline};
 use crate::domain::mediationlog::{

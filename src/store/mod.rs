@@ -4,14 +4,16 @@ mod apply;
 pub mod db;
 pub mod expiry;
 mod joborders;
+mod locks;
 mod mediation;
 pub mod outbox;
 pub mod schema;
 mod unnest;
 mod views;
 
-pub use apply::{apply_batch, lock_key, BatchResult};
+pub use apply::{apply_batch, BatchResult};
 pub use db::PgPool;
+pub use locks::lock_key;
 
 /// A value of a `json` column, serialized once to its text (which is also
 /// `json`'s binary wire format): no `serde_json::Value` tree on the way.

@@ -6,6 +6,7 @@
 //! `BCC` list when one message goes to several units) and the CloudEvent
 //! body, with a deterministic id.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -21,6 +22,8 @@ use super::unnest::{columns, insert_sql};
 use crate::config::Topology;
 use crate::domain::fanout::{Lifecycle, Notification};
 use crate::domain::fields::canonical_timestamp;
+use crate::domain::message::Inbound;
+use crate::domain::plan::{Cause, Output};
 use crate::domain::unit::Unit;
 use crate::trace::TraceContext;
 
@@ -343,6 +346,96 @@ pub fn try_lead(conn: &mut PgConnection) -> QueryResult<bool> {
         .bind::<diesel::sql_types::BigInt, _>(RELAY_LOCK)
         .get_result(conn)?;
     Ok(l.locked)
+}
+
+/// What the stream parts of a batch write beside their own tables.
+pub(super) struct Effects {
+    pub composer: Composer,
+    pub outbox: Vec<OutboxRow>,
+    pub redactions: usize,
+}
+
+impl Effects {
+    /// Adds the rows of `outputs`, planned for `messages`, in order. An
+    /// expiry is caused by no message: its id is made of the order and its
+    /// version (an order expires at most once per version), and it starts a
+    /// trace of its own, one per order.
+    pub fn emit(&mut self, messages: &[Inbound], outputs: Vec<Output>) {
+        let mut expiry_traces: HashMap<Uuid, TraceContext> = HashMap::new();
+        let mut cause_of = |cause: Cause, id: Uuid, version: i64| match cause {
+            Cause::Message(i) => {
+                let m = &messages[i];
+                (m.message_id.clone(), m.trace, m.hub_time)
+            }
+            Cause::Expiry => (
+                format!("expiry:{id}:{version}"),
+                *expiry_traces
+                    .entry(id)
+                    .or_insert_with(|| TraceContext::child_of(None)),
+                None,
+            ),
+        };
+        for output in outputs {
+            match output {
+                Output::Notify {
+                    cause,
+                    job_order_id,
+                    order_version,
+                    notifications,
+                } => {
+                    let (inbound, trace, hub_time) = cause_of(cause, job_order_id, order_version);
+                    self.notify(
+                        &inbound,
+                        &trace,
+                        hub_time,
+                        job_order_id,
+                        order_version,
+                        &notifications,
+                    );
+                }
+                Output::Lifecycle {
+                    cause,
+                    job_order_id,
+                    order_version,
+                    event,
+                    data,
+                } => {
+                    let (inbound, trace, hub_time) = cause_of(cause, job_order_id, order_version);
+                    let mut row = self.composer.lifecycle(
+                        &inbound,
+                        &trace,
+                        job_order_id,
+                        order_version,
+                        event,
+                        &data,
+                    );
+                    row.hub_time = hub_time;
+                    self.outbox.push(row);
+                }
+            }
+        }
+    }
+
+    /// Adds the rows of `notifications`, caused by inbound message
+    /// `inbound_id` (in `trace`, sent by the hub at `hub_time`) or by expiry.
+    pub fn notify(
+        &mut self,
+        inbound_id: &str,
+        trace: &TraceContext,
+        hub_time: Option<DateTime<Utc>>,
+        job_order_id: Uuid,
+        order_version: i64,
+        notifications: &[Notification],
+    ) {
+        for n in notifications {
+            self.redactions += n.view.redactions;
+            let mut row =
+                self.composer
+                    .notification(inbound_id, trace, job_order_id, order_version, n);
+            row.hub_time = hub_time;
+            self.outbox.push(row);
+        }
+    }
 }
 
 #[cfg(test)]

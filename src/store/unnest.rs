@@ -90,6 +90,12 @@ pub(super) fn set_excluded(names: &[&str], except: &str) -> String {
         .join(", ")
 }
 
+/// Rows of one multi-row `VALUES` statement (mediation logs, former units,
+/// log view hashes): PostgreSQL takes at most 65,535 bind parameters. The
+/// job order, sharing, outbox and inbox writes bind one array per column
+/// (`unnest`) and need no chunks.
+pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,8 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::apply::ROWS_PER_STATEMENT;
 use super::schema::{job_order_sharing, job_orders, mediation_log_views, mediation_logs};
+use super::unnest::ROWS_PER_STATEMENT;
 use crate::contract::mediationlog::MediationLogData;
 use crate::domain::unit::Unit;
 

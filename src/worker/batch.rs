@@ -15,8 +15,8 @@ use super::retry::{self, Step};
 use super::{Consumer, SessionError};
 use crate::amqp::publisher::Outgoing;
 use crate::contract::envelope::{self, InboundType};
+use crate::contract::rejection::{ErrorCode, Rejection};
 use crate::domain::message::{Inbound, Outcome, Payload};
-use crate::domain::rejection::{ErrorCode, Rejection};
 use crate::domain::{joborder, mediationlog};
 use crate::store;
 use crate::trace::TraceContext;
@@ -29,17 +29,20 @@ pub(super) enum Acked {
     No,
 }
 
-/// A fault of the database, not of the messages.
+/// The error a [`DbFault`] keeps as its source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A fault of the database, not of the messages, with the error behind it.
 #[derive(Debug, thiserror::Error)]
 pub enum DbFault {
     /// No connection: wait and retry for as long as it takes.
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BoxError),
     /// A statement failed on a live connection (deadlock, serialization
     /// failure, or a bug): retried a few times, then the batch is split to
     /// find the message that fails on its own.
     #[error("database error: {0}")]
-    Failed(String),
+    Failed(#[source] BoxError),
 }
 
 /// Sorts a diesel error into [`DbFault`].
@@ -47,8 +50,8 @@ pub fn classify(e: diesel::result::Error) -> DbFault {
     use diesel::result::{DatabaseErrorKind as K, Error as E};
     match &e {
         E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _)
-        | E::BrokenTransactionManager => DbFault::Unavailable(e.to_string()),
-        _ => DbFault::Failed(e.to_string()),
+        | E::BrokenTransactionManager => DbFault::Unavailable(e.into()),
+        _ => DbFault::Failed(e.into()),
     }
 }
 
@@ -359,7 +362,7 @@ async fn apply(
     messages: Arc<[Inbound]>,
     shutdown: &CancellationToken,
 ) -> Option<Applied> {
-    let mut delays = super::reconnect_backoff();
+    let mut backoff = super::backoff::Backoff::new();
     let mut failed_attempts = 0;
     loop {
         let result = {
@@ -368,13 +371,15 @@ async fn apply(
             let messages = messages.clone();
             let now = consumer.clock.now();
             tokio::task::spawn_blocking(move || {
-                let mut conn = pool
-                    .get()
-                    .map_err(|e| DbFault::Unavailable(e.to_string()))?;
+                let mut conn = pool.get().map_err(|e| DbFault::Unavailable(e.into()))?;
                 store::apply_batch(&mut conn, &queue, &messages, now).map_err(classify)
             })
             .await
-            .unwrap_or_else(|e| Err(DbFault::Failed(format!("the apply task panicked: {e}"))))
+            .unwrap_or_else(|e| {
+                Err(DbFault::Failed(
+                    format!("the apply task panicked: {e}").into(),
+                ))
+            })
         };
         let fault = match result {
             Ok(r) => {
@@ -408,11 +413,11 @@ async fn apply(
                 return Some(all);
             }
         }
-        let wait = delays.next().unwrap_or(Duration::from_secs(30));
-        tracing::warn!(error = %fault, retry_in_ms = wait.as_millis() as u64, "cannot apply the batch yet; retrying");
-        tokio::select! {
-            _ = shutdown.cancelled() => return None,
-            _ = tokio::time::sleep(wait) => {}
+        let again = backoff.retry_after(shutdown, |wait| {
+            tracing::warn!(error = %fault, retry_in_ms = wait.as_millis() as u64, "cannot apply the batch yet; retrying");
+        });
+        if !again.await {
+            return None;
         }
     }
 }

@@ -2,6 +2,7 @@
 //! queue a loop that gathers deliveries into batches, applies each batch in
 //! one transaction, dead-letters the rejected messages and acknowledges.
 
+mod backoff;
 mod batch;
 mod relay;
 mod retry;
@@ -18,6 +19,7 @@ use lapin::Connection;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use self::backoff::Backoff;
 use crate::amqp::publisher::Publisher;
 use crate::amqp::{self, topology};
 use crate::config::{redact_url, Settings};
@@ -76,7 +78,7 @@ async fn supervise(
     health: &Arc<Health>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut backoff = reconnect_backoff();
+    let mut backoff = Backoff::new();
     loop {
         let started = Instant::now();
         let result = session(settings, pool, clock, health, shutdown).await;
@@ -87,13 +89,14 @@ async fn supervise(
             Err(SessionError::Lost(e)) => {
                 metrics::counter!("jobsync_broker_reconnects_total").increment(1);
                 if started.elapsed() > Duration::from_secs(30) {
-                    backoff = reconnect_backoff();
+                    backoff.reset();
                 }
-                let wait = backoff.next().unwrap_or(Duration::from_secs(30));
-                tracing::warn!(error = %format!("{e:#}"), retry_in_ms = wait.as_millis() as u64, "broker session lost; reconnecting");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(wait) => {}
+                let error = format!("{e:#}");
+                let again = backoff.retry_after(shutdown, |wait| {
+                    tracing::warn!(error = %error, retry_in_ms = wait.as_millis() as u64, "broker session lost; reconnecting");
+                });
+                if !again.await {
+                    return Ok(());
                 }
             }
         }
@@ -110,24 +113,13 @@ async fn bounded<T>(step: impl std::future::Future<Output = T>) -> Option<T> {
     tokio::time::timeout(CLOSE_TIMEOUT, step).await.ok()
 }
 
-/// Exponential delays from 100 ms up to 30 s, with jitter.
-fn reconnect_backoff() -> impl Iterator<Item = Duration> {
-    use backoff::backoff::Backoff;
-    let mut b = backoff::ExponentialBackoffBuilder::new()
-        .with_initial_interval(Duration::from_millis(100))
-        .with_max_interval(Duration::from_secs(30))
-        .with_max_elapsed_time(None)
-        .build();
-    std::iter::from_fn(move || b.next_backoff())
-}
-
 /// Creates and migrates the database, waiting with backoff while PostgreSQL
 /// does not answer. `None` when stopped before it was ready.
 async fn prepare_database(
     settings: &Settings,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<PgPool>> {
-    let mut backoff = reconnect_backoff();
+    let mut backoff = Backoff::new();
     loop {
         let url = settings.database.url.clone();
         let size = settings.database.pool_size;
@@ -135,16 +127,16 @@ async fn prepare_database(
         match result {
             Ok(pool) => return Ok(Some(pool)),
             Err(e) => {
-                let wait = backoff.next().unwrap_or(Duration::from_secs(30));
-                tracing::warn!(
-                    database.url = %redact_url(&settings.database.url),
-                    error = %format!("{e:#}"),
-                    retry_in_ms = wait.as_millis() as u64,
-                    "database not ready; retrying"
-                );
-                tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(None),
-                    _ = tokio::time::sleep(wait) => {}
+                let again = backoff.retry_after(shutdown, |wait| {
+                    tracing::warn!(
+                        database.url = %redact_url(&settings.database.url),
+                        error = %format!("{e:#}"),
+                        retry_in_ms = wait.as_millis() as u64,
+                        "database not ready; retrying"
+                    );
+                });
+                if !again.await {
+                    return Ok(None);
                 }
             }
         }

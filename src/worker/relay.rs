@@ -109,7 +109,7 @@ async fn relay(
     done: CancellationToken,
 ) -> Result<(), SessionError> {
     let wake = &feed.wake;
-    let mut backoff = super::reconnect_backoff();
+    let mut backoff = super::backoff::Backoff::new();
     loop {
         let conn = match lead(settings).await {
             Ok(Some(conn)) => conn,
@@ -123,7 +123,7 @@ async fn relay(
                 continue;
             }
             Err(e) => {
-                let pause = backoff.next().unwrap_or(Duration::from_secs(30));
+                let pause = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the outbox relay cannot reach the database; retrying");
                 if wait(&done, wake, pause).await {
                     return Ok(());
@@ -139,7 +139,7 @@ async fn relay(
             Ok(()) => return Ok(()),
             Err(RelayError::Broker(e)) => return Err(e),
             Err(RelayError::Database(e)) => {
-                let pause = backoff.next().unwrap_or(Duration::from_secs(30));
+                let pause = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the outbox relay lost the database; retrying");
                 if wait(&done, wake, pause).await {
                     return Ok(());

@@ -19,7 +19,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 
 use crate::amqp::publisher::Outgoing;
 use crate::amqp::topology::RETRY_DELAYS_S;
-use crate::domain::rejection::{ErrorCode, Rejection};
+use crate::contract::rejection::{ErrorCode, Rejection};
 
 use crate::contract::headers::{
     FIRST_SEEN_AT as FIRST_SEEN_HEADER, RETRIES as RETRIES_HEADER,

@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::{log_notifications, Cause, Output, ViewFacts};
+use crate::contract::rejection::{ErrorCode, Rejection};
 use crate::domain::fanout::{Event, Notification};
 use crate::domain::mediationlog::{
     decide, LogDecision, MediationLog, OrderFacts, StatusChange, StoredLog,
 };
 use crate::domain::message::{Inbound, Outcome, Payload};
-use crate::domain::rejection::{ErrorCode, Rejection};
 use crate::domain::unit::Unit;
 use crate::domain::views::{responsible_order_view, OrderExtras};
 

@@ -1,0 +1,29 @@
+//! The advisory locks that serialize work on one order across instances:
+//! the apply transaction waits for them, an expiry pass only tries them.
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt};
+use uuid::Uuid;
+
+/// Transaction-scoped advisory locks on the orders, taken in ascending key
+/// order so that two instances locking overlapping batches cannot deadlock.
+/// They also serialize the first insert of an order, which a row lock cannot.
+pub(super) fn lock_orders(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<()> {
+    let mut keys: Vec<i64> = ids.iter().map(|id| lock_key(*id)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock(k) FROM unnest($1) WITH ORDINALITY AS t(k, n) ORDER BY n",
+    )
+    .bind::<Array<BigInt>, _>(&keys)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The advisory lock key of an order: its first 8 bytes. A collision only
+/// serializes two orders more than needed.
+pub fn lock_key(id: Uuid) -> i64 {
+    let bytes = id.as_bytes();
+    i64::from_be_bytes(bytes[..8].try_into().expect("16 bytes"))
+}
