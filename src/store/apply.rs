@@ -17,7 +17,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use uuid::Uuid;
 
 use super::locks::lock_orders;
-use super::outbox::{self, Composer, Effects, Pending};
+use super::outbox::{self, Effects, Pending};
 use super::schema::processed_messages;
 use super::unnest::{columns, insert_sql};
 use super::{joborders, mediation};
@@ -90,11 +90,7 @@ fn apply_in_transaction(
             }
         }
     }
-    let mut effects = Effects {
-        composer: Composer::new(now),
-        outbox: Vec::new(),
-        redactions: 0,
-    };
+    let mut effects = Effects::new(now);
     if !orders.is_empty() {
         joborders::apply(conn, messages, &orders, &mut outcomes, &mut effects, now)?;
     }

@@ -19,7 +19,7 @@ use diesel::sql_types::{Array, BigInt};
 use uuid::Uuid;
 
 use super::locks::lock_key;
-use super::outbox::{self, Composer, Effects};
+use super::outbox::{self, Effects};
 use super::schema::job_orders;
 use super::views;
 use crate::domain::expiry::passed_before;
@@ -55,13 +55,8 @@ pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Qu
             views: views::load_view_facts(conn, &ids)?,
             log_counts: views::log_counts(conn, &ids)?,
         };
-        let plan = plan::plan(&state, now);
-        let mut effects = Effects {
-            composer: Composer::new(now),
-            outbox: Vec::new(),
-            redactions: 0,
-        };
-        effects.emit(&[], plan.outputs);
+        let mut effects = Effects::new(now);
+        let plan = plan::plan(&state, now, &mut |o| effects.emit(&[], o));
         diesel::update(job_orders::table.filter(job_orders::id.eq_any(&plan.expired)))
             .set(job_orders::expired_at.eq(now))
             .execute(conn)?;

@@ -48,12 +48,13 @@ pub(super) fn apply(
         set.into_iter().collect()
     };
     let state = load(conn, messages, indices, &ids)?;
-    let plan = plan::plan(state, messages, indices, now);
+    let plan = plan::plan(state, messages, indices, now, &mut |o| {
+        effects.emit(messages, o)
+    });
     write(conn, &plan)?;
     for (i, outcome) in plan.outcomes {
         outcomes[i] = Some(outcome);
     }
-    effects.emit(messages, plan.outputs);
     Ok(())
 }
 

@@ -49,12 +49,11 @@ pub(super) fn apply(
         set.into_iter().collect()
     };
     let state = load(conn, &ids)?;
-    let plan = plan::plan(state, messages, indices);
+    let plan = plan::plan(state, messages, indices, &mut |o| effects.emit(messages, o));
     write(conn, &plan)?;
     for (i, outcome) in plan.outcomes {
         outcomes[i] = Some(outcome);
     }
-    effects.emit(messages, plan.outputs);
     Ok(())
 }
 

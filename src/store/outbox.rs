@@ -353,15 +353,26 @@ pub(super) struct Effects {
     pub composer: Composer,
     pub outbox: Vec<OutboxRow>,
     pub redactions: usize,
+    /// The trace of each order's expiry: its notifications and its event
+    /// are one trace.
+    expiry_traces: HashMap<Uuid, TraceContext>,
 }
 
 impl Effects {
-    /// Adds the rows of `outputs`, planned for `messages`, in order. An
-    /// expiry is caused by no message: its id is made of the order and its
-    /// version (an order expires at most once per version), and it starts a
-    /// trace of its own, one per order.
-    pub fn emit(&mut self, messages: &[Inbound], outputs: Vec<Output>) {
-        let mut expiry_traces: HashMap<Uuid, TraceContext> = HashMap::new();
+    pub fn new(now: DateTime<Utc>) -> Effects {
+        Effects {
+            composer: Composer::new(now),
+            outbox: Vec::new(),
+            redactions: 0,
+            expiry_traces: HashMap::new(),
+        }
+    }
+
+    /// Adds the rows of `output`, planned for `messages`. An expiry is
+    /// caused by no message: its id is made of the order and its version (an
+    /// order expires at most once per version), and it starts a trace of its
+    /// own, one per order.
+    pub fn emit(&mut self, messages: &[Inbound], output: Output) {
         let mut cause_of = |cause: Cause, id: Uuid, version: i64| match cause {
             Cause::Message(i) => {
                 let m = &messages[i];
@@ -369,49 +380,48 @@ impl Effects {
             }
             Cause::Expiry => (
                 format!("expiry:{id}:{version}"),
-                *expiry_traces
+                *self
+                    .expiry_traces
                     .entry(id)
                     .or_insert_with(|| TraceContext::child_of(None)),
                 None,
             ),
         };
-        for output in outputs {
-            match output {
-                Output::Notify {
-                    cause,
+        match output {
+            Output::Notify {
+                cause,
+                job_order_id,
+                order_version,
+                notifications,
+            } => {
+                let (inbound, trace, hub_time) = cause_of(cause, job_order_id, order_version);
+                self.notify(
+                    &inbound,
+                    &trace,
+                    hub_time,
                     job_order_id,
                     order_version,
-                    notifications,
-                } => {
-                    let (inbound, trace, hub_time) = cause_of(cause, job_order_id, order_version);
-                    self.notify(
-                        &inbound,
-                        &trace,
-                        hub_time,
-                        job_order_id,
-                        order_version,
-                        &notifications,
-                    );
-                }
-                Output::Lifecycle {
-                    cause,
+                    &notifications,
+                );
+            }
+            Output::Lifecycle {
+                cause,
+                job_order_id,
+                order_version,
+                event,
+                data,
+            } => {
+                let (inbound, trace, hub_time) = cause_of(cause, job_order_id, order_version);
+                let mut row = self.composer.lifecycle(
+                    &inbound,
+                    &trace,
                     job_order_id,
                     order_version,
                     event,
-                    data,
-                } => {
-                    let (inbound, trace, hub_time) = cause_of(cause, job_order_id, order_version);
-                    let mut row = self.composer.lifecycle(
-                        &inbound,
-                        &trace,
-                        job_order_id,
-                        order_version,
-                        event,
-                        &data,
-                    );
-                    row.hub_time = hub_time;
-                    self.outbox.push(row);
-                }
+                    &data,
+                );
+                row.hub_time = hub_time;
+                self.outbox.push(row);
             }
         }
     }

@@ -208,6 +208,23 @@ fn a_bad_setting_stops_start_up_naming_it_once() {
     );
 }
 
+/// Stops a `jobsync run` started with its standard error piped, as SIGTERM
+/// does, and returns what it logged.
+async fn terminate_and_read_log(mut worker: std::process::Child) -> String {
+    Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        let _ = worker.wait();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut worker.stderr.take().unwrap(), &mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap()
+}
+
 /// Starts `jobsync tail …` and waits until it logs `ready` (its queue
 /// exists then).
 fn start_tail(env: &TestEnv, args: &[&str], ready: &str) -> std::process::Child {
@@ -319,7 +336,7 @@ async fn sigterm_mid_stream_exits_0_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_per_line_with_the_message_fields_and_no_password() {
     let env = TestEnv::new().await;
-    let mut worker = jobsync(&env, &["run", "--retry-total-s", "1"])
+    let worker = jobsync(&env, &["run", "--retry-total-s", "1"])
         .env("JOBSYNC_LOG_FORMAT", "json")
         .env("RUST_LOG", "jobsync=debug")
         .stderr(Stdio::piped())
@@ -349,18 +366,7 @@ async fn json_logs_are_one_object_per_line_with_the_message_fields_and_no_passwo
     .await;
     env.wait_processed(1, Duration::from_secs(30)).await;
     env.take_dead_letters(2, Duration::from_secs(30)).await;
-    Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        let _ = worker.wait();
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut worker.stderr.take().unwrap(), &mut text).unwrap();
-        text
-    })
-    .await
-    .unwrap();
+    let out = terminate_and_read_log(worker).await;
     let lines: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -450,25 +456,14 @@ async fn json_logs_are_one_object_per_line_with_the_message_fields_and_no_passwo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pretty_logs_to_a_file_carry_no_colour_codes() {
     let env = TestEnv::new().await;
-    let mut worker = jobsync(&env, &["run"])
+    let worker = jobsync(&env, &["run"])
         .env("JOBSYNC_LOG_FORMAT", "pretty")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     env.publish(&[event(&snapshot(Uuid::new_v4(), 1))]).await;
     env.wait_processed(1, Duration::from_secs(30)).await;
-    Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        let _ = worker.wait();
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut worker.stderr.take().unwrap(), &mut text).unwrap();
-        text
-    })
-    .await
-    .unwrap();
+    let out = terminate_and_read_log(worker).await;
     assert!(out.contains("jobsync starting"), "{out}");
     assert!(out.contains("jobsync stopped"), "{out}");
     assert!(!out.contains('\u{1b}'), "no ANSI escape: {out:?}");

@@ -28,12 +28,11 @@ pub struct Plan {
     pub expired: Vec<Uuid>,
     /// What the responsible and the shared units were told now of each.
     pub order_hashes: Vec<(Uuid, Vec<u8>, Vec<u8>)>,
-    /// What goes out, in order.
-    pub outputs: Vec<Output>,
 }
 
-/// Plans the expiry of every order in `state` at `now`.
-pub fn plan(state: &State, now: DateTime<Utc>) -> Plan {
+/// Plans the expiry of every order in `state` at `now`; what goes out is
+/// handed to `out`, in order.
+pub fn plan(state: &State, now: DateTime<Utc>, out: &mut impl FnMut(Output)) -> Plan {
     let mut plan = Plan::default();
     let mut ids: Vec<&Uuid> = state.views.keys().collect();
     ids.sort_unstable();
@@ -63,13 +62,13 @@ pub fn plan(state: &State, now: DateTime<Utc>) -> Plan {
         for n in &mut notifications {
             n.event = Event::JobOrderExpired;
         }
-        plan.outputs.push(Output::Notify {
+        out(Output::Notify {
             cause: Cause::Expiry,
             job_order_id: id,
             order_version: version,
             notifications,
         });
-        plan.outputs.push(Output::Lifecycle {
+        out(Output::Lifecycle {
             cause: Cause::Expiry,
             job_order_id: id,
             order_version: version,

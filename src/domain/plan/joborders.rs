@@ -65,8 +65,6 @@ pub struct Plan<'a> {
     pub former: Vec<FormerUnit>,
     /// What each unit was told now of the logs of handed-over orders.
     pub log_hashes: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)>,
-    /// What goes out, in order.
-    pub outputs: Vec<Output>,
 }
 
 fn order(messages: &[Inbound], i: usize) -> &JobOrder {
@@ -97,12 +95,15 @@ pub fn handed_over(state: &State, messages: &[Inbound], indices: &[usize]) -> Ve
 }
 
 /// Plans the job order snapshots `messages[i]` for `i` in `indices` (first
-/// deliveries of new message ids) against `state`, at `now`.
+/// deliveries of new message ids) against `state`, at `now`. What goes out
+/// is handed to `out` as it is decided, in order (so that a batch's views
+/// are not all held at once).
 pub fn plan<'a>(
     mut state: State,
     messages: &'a [Inbound],
     indices: &[usize],
     now: DateTime<Utc>,
+    out: &mut impl FnMut(Output),
 ) -> Plan<'a> {
     let mut plan = Plan::default();
     // Per order, the messages in version order (arrival order within a version).
@@ -191,7 +192,7 @@ pub fn plan<'a>(
                         shared_order_view(&o.wire, expired_at),
                         |reason| revoked_view(&o.wire.job_order_id, o.wire.version, reason),
                     );
-                    plan.outputs.push(Output::Notify {
+                    out(Output::Notify {
                         cause: Cause::Message(i),
                         job_order_id: id,
                         order_version: o.version,
@@ -199,7 +200,7 @@ pub fn plan<'a>(
                     });
                     let was = current.as_ref().map(|c| (c.status, &c.responsible_unit));
                     for (event, data) in lifecycle(was, &o.wire) {
-                        plan.outputs.push(Output::Lifecycle {
+                        out(Output::Lifecycle {
                             cause: Cause::Message(i),
                             job_order_id: id,
                             order_version: o.version,
@@ -214,7 +215,7 @@ pub fn plan<'a>(
                                 &o.responsible_unit,
                                 &unit_log_hashes.take().unwrap_or_default(),
                             );
-                            plan.outputs.push(Output::Notify {
+                            out(Output::Notify {
                                 cause: Cause::Message(i),
                                 job_order_id: id,
                                 order_version: o.version,
@@ -311,11 +312,14 @@ mod tests {
     #[test]
     fn a_new_order_tells_its_units_and_is_created() {
         let messages = [message(3, |_| {})];
-        let plan = plan(State::default(), &messages, &[0], now());
+        let mut outputs = Vec::new();
+        let plan = plan(State::default(), &messages, &[0], now(), &mut |o| {
+            outputs.push(o)
+        });
         assert_eq!(plan.outcomes, [(0, Outcome::Applied)]);
         assert_eq!(plan.finals.len(), 1);
         assert_eq!(
-            events(&plan.outputs),
+            events(&outputs),
             [
                 (Event::JobOrderUpdated, vec!["jobcenter:15300".to_owned()]),
                 (
@@ -324,7 +328,7 @@ mod tests {
                 ),
             ]
         );
-        assert!(plan.outputs.iter().any(|o| matches!(
+        assert!(outputs.iter().any(|o| matches!(
             o,
             Output::Lifecycle {
                 event: crate::domain::fanout::Lifecycle::Created,
@@ -344,13 +348,16 @@ mod tests {
             }),
             message(3, |_| {}),
         ];
-        let plan = plan(State::default(), &messages, &[0, 1], now());
+        let mut outputs = Vec::new();
+        let plan = plan(State::default(), &messages, &[0, 1], now(), &mut |o| {
+            outputs.push(o)
+        });
         assert_eq!(
             plan.outcomes,
             [(1, Outcome::Applied), (0, Outcome::Applied)],
             "version order, not arrival order"
         );
-        let told = events(&plan.outputs);
+        let told = events(&outputs);
         assert!(told.contains(&(Event::JobOrderRevoked, vec!["jobcenter:16700".to_owned()])));
         assert!(told.contains(&(Event::JobOrderRevoked, vec!["jobcenter:18300".to_owned()])));
         assert_eq!(plan.former.len(), 2);
@@ -375,8 +382,9 @@ mod tests {
         let mut state = State::default();
         state.orders.insert(o.id, StoredOrder::after(o, &applied));
         let messages = [message(3, |_| {})];
-        let plan = plan(state, &messages, &[0], now());
+        let mut outputs = Vec::new();
+        let plan = plan(state, &messages, &[0], now(), &mut |o| outputs.push(o));
         assert_eq!(plan.outcomes, [(0, Outcome::Stale)]);
-        assert!(plan.outputs.is_empty() && plan.finals.is_empty());
+        assert!(outputs.is_empty() && plan.finals.is_empty());
     }
 }

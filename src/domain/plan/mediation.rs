@@ -48,8 +48,6 @@ pub struct Plan<'a> {
     pub order_hashes: Vec<(Uuid, Vec<u8>, Vec<u8>)>,
     /// What each unit was told now of each log.
     pub log_hashes: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)>,
-    /// What goes out, in order.
-    pub outputs: Vec<Output>,
 }
 
 fn log(messages: &[Inbound], i: usize) -> &MediationLog {
@@ -60,8 +58,14 @@ fn log(messages: &[Inbound], i: usize) -> &MediationLog {
 }
 
 /// Plans the mediation log snapshots `messages[i]` for `i` in `indices`
-/// (first deliveries of new message ids) against `state`.
-pub fn plan<'a>(mut state: State, messages: &'a [Inbound], indices: &[usize]) -> Plan<'a> {
+/// (first deliveries of new message ids) against `state`. What goes out is
+/// handed to `out` as it is decided, in order.
+pub fn plan<'a>(
+    mut state: State,
+    messages: &'a [Inbound],
+    indices: &[usize],
+    out: &mut impl FnMut(Output),
+) -> Plan<'a> {
     let mut plan = Plan::default();
     let mut by_order: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
     for &i in indices {
@@ -123,7 +127,7 @@ pub fn plan<'a>(mut state: State, messages: &'a [Inbound], indices: &[usize]) ->
                             view: order_view,
                         });
                     }
-                    plan.outputs.push(Output::Notify {
+                    out(Output::Notify {
                         cause: Cause::Message(i),
                         job_order_id: id,
                         order_version: view_of.version,

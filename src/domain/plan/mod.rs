@@ -2,6 +2,12 @@
 //! messages to what to write and whom to tell, with no I/O. The store loads
 //! the state (`load`), the planner decides (`plan`), the store writes the
 //! plan (`write`): a new rule goes here, a new query into `store/`.
+//!
+//! What goes out ([`Output`]) is handed to a sink as it is decided rather
+//! than kept in the plan: the views of a whole batch held at once (JSON
+//! trees, 94 recipients each for an order shared nationally) took the
+//! worker's peak memory in the 94-jobcentre benchmark from 122–138 MB to
+//! 238–263 MB.
 
 pub mod expiry;
 pub mod joborders;
