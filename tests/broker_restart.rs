@@ -9,7 +9,7 @@
 #[path = "reliability/harness.rs"]
 #[allow(dead_code)]
 mod harness;
-#[path = "integration/helpers.rs"]
+#[path = "integration/helpers/mod.rs"]
 #[allow(dead_code)]
 mod helpers;
 

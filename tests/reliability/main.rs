@@ -4,7 +4,7 @@
 //! stream alone. RabbitMQ restarts are in `tests/broker_restart.rs`, a
 //! binary of their own, so they disturb no other test.
 
-#[path = "../integration/helpers.rs"]
+#[path = "../integration/helpers/mod.rs"]
 #[allow(dead_code)]
 mod helpers;
 

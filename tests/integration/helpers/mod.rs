@@ -1,0 +1,44 @@
+//! The test environment: a database and a set of broker names of its own per
+//! test, workers run in-process, and cleanup in `Drop` (also after a panic),
+//! so tests run in parallel and a failed run leaves nothing that matters.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use jobsync::config::{self, Settings};
+use lapin::options::{BasicAckOptions, BasicGetOptions};
+use lapin::types::AMQPValue;
+use lapin::BasicProperties;
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+
+mod builders;
+mod clock;
+mod env;
+mod http;
+mod postgres;
+mod stored;
+mod subscription;
+
+#[allow(unused_imports)]
+pub use builders::*;
+#[allow(unused_imports)]
+pub use clock::*;
+// Not every test binary that includes these uses every helper.
+#[allow(unused_imports)]
+pub use env::*;
+#[allow(unused_imports)]
+pub use http::*;
+#[allow(unused_imports)]
+pub use postgres::*;
+#[allow(unused_imports)]
+pub use stored::*;
+#[allow(unused_imports)]
+pub use subscription::*;

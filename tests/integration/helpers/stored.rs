@@ -1,0 +1,81 @@
+//! What the database holds, read back for assertions.
+
+use super::*;
+
+/// Whether an error sentence starts by naming a field: the part before its
+/// first ": " is a path such as `data.entries[0].status`.
+pub fn names_a_field(error: &str) -> bool {
+    match error.split_once(": ") {
+        Some((field, rest)) => !field.is_empty() && !field.contains(' ') && !rest.is_empty(),
+        None => false,
+    }
+}
+
+pub fn processed_count(conn: &mut PgConnection) -> i64 {
+    use jobsync::store::schema::processed_messages::dsl::*;
+    processed_messages.count().get_result(conn).unwrap_or(0)
+}
+
+/// The stored mediation log of order `id`: (version, total, awaiting
+/// approval, undecided).
+pub fn stored_log(conn: &mut PgConnection, id: Uuid) -> Option<(i64, i32, i32, i32)> {
+    use jobsync::store::schema::mediation_logs::dsl as m;
+    m::mediation_logs
+        .select((m::version, m::total, m::awaiting_approval, m::undecided))
+        .filter(m::job_order_id.eq(id))
+        .first(conn)
+        .optional()
+        .unwrap()
+}
+
+/// The status history of the entries of order `id`, oldest first:
+/// (mediation id, log version, from, to, who as `kind` or `type:code`).
+pub fn history(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Vec<(Uuid, i64, Option<String>, String, String)> {
+    use jobsync::store::schema::mediation_entry_history::dsl as h;
+    type Row = (
+        Uuid,
+        i64,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = h::mediation_entry_history
+        .select((
+            h::mediation_id,
+            h::log_version,
+            h::from_status,
+            h::to_status,
+            h::changed_by_kind,
+            h::changed_by_unit_type,
+            h::changed_by_unit_code,
+        ))
+        .filter(h::job_order_id.eq(id))
+        .order((h::log_version, h::mediation_id))
+        .load(conn)
+        .unwrap();
+    rows.into_iter()
+        .map(|(m, v, from, to, kind, t, c)| {
+            let who = match (t, c) {
+                (Some(t), Some(c)) => format!("{t}:{c}"),
+                _ => kind,
+            };
+            (m, v, from, to, who)
+        })
+        .collect()
+}
+
+/// The stored version of order `id`, if any.
+pub fn stored_version(conn: &mut PgConnection, id: Uuid) -> Option<i64> {
+    use jobsync::store::schema::job_orders::dsl as j;
+    j::job_orders
+        .select(j::version)
+        .filter(j::id.eq(id))
+        .first(conn)
+        .optional()
+        .unwrap()
+}
