@@ -6,7 +6,7 @@
 //! A test binary of its own: cargo runs test binaries one after another, so
 //! restarting the shared broker here disturbs no other test.
 
-#[path = "reliability/harness.rs"]
+#[path = "reliability/harness/mod.rs"]
 #[allow(dead_code)]
 mod harness;
 #[path = "integration/helpers/mod.rs"]
