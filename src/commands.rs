@@ -92,7 +92,7 @@ pub async fn publish(args: &PublishArgs) -> anyhow::Result<usize> {
             .with_context(|| format!("cannot read {}", args.file))?
     };
     let events = read_events(&text, &args.hub_exchange)?;
-    let connection = connect(&args.broker.amqp_url, "jobsync publish").await?;
+    let connection = amqp::connect_named(&args.broker.amqp_url, "jobsync publish").await?;
     let channel = connection.create_channel().await?;
     amqp::topology::declare_topic_exchange(&channel, &args.hub_exchange).await?;
     let publisher = Publisher::open(&connection).await?;
@@ -109,13 +109,6 @@ pub async fn publish(args: &PublishArgs) -> anyhow::Result<usize> {
     let _ = channel.close(200, "published".into()).await;
     connection.close(200, "published".into()).await?;
     Ok(events.len())
-}
-
-/// Connects to the broker at `url`, naming the connection `name`.
-async fn connect(url: &str, name: &str) -> anyhow::Result<lapin::Connection> {
-    amqp::connect(url, name)
-        .await
-        .with_context(|| format!("cannot connect to RabbitMQ at {}", redact_url(url)))
 }
 
 /// Removes a prefixed environment (see [`crate::config::Topology::with_prefix`])
@@ -175,7 +168,8 @@ pub async fn tail(
     use std::io::Write;
 
     let unit = parse_unit(&args.unit)?;
-    let connection = connect(&args.broker.amqp_url, &format!("jobsync tail {unit}")).await?;
+    let connection =
+        amqp::connect_named(&args.broker.amqp_url, &format!("jobsync tail {unit}")).await?;
     let channel = connection.create_channel().await?;
     let exchange = &args.notifications_exchange;
     amqp::topology::declare_topic_exchange(&channel, exchange).await?;

@@ -32,7 +32,7 @@ use lapin::{Channel, Connection};
 use serde::Serialize;
 
 use crate::amqp::{self, publisher::Outgoing, publisher::Publisher};
-use crate::config::{redact_url, DeadLetterQueue};
+use crate::config::DeadLetterQueue;
 use crate::contract::headers;
 
 /// A dead-lettered message as `list` shows it.
@@ -102,17 +102,11 @@ impl Held {
     /// Connects and takes exactly the messages in the queue now, oldest
     /// first.
     async fn take(broker: &DeadLetterQueue, command: &str) -> anyhow::Result<Held> {
-        let connection = amqp::connect(
+        let connection = amqp::connect_named(
             &broker.broker.amqp_url,
             &format!("jobsync dead-letters {command}"),
         )
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to RabbitMQ at {}",
-                redact_url(&broker.broker.amqp_url)
-            )
-        })?;
+        .await?;
         let channel = connection.create_channel().await?;
         let queue = broker.dead_letters_queue.as_str();
         let present = channel
@@ -172,16 +166,37 @@ impl Held {
             .collect())
     }
 
+    /// [`Held::select`], returning everything to the queue when it fails.
+    async fn chosen(
+        self,
+        which: &Selection,
+        limit: Option<usize>,
+    ) -> anyhow::Result<(Held, Vec<usize>)> {
+        match self.select(which, limit) {
+            Ok(chosen) => Ok((self, chosen)),
+            Err(e) => {
+                self.finish(&[]).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes the messages at `taken` for good ([`Held::finish`]), then
+    /// sweeps away any the broker put back after their acknowledgement.
+    async fn remove(self, broker: &DeadLetterQueue, taken: &[usize]) -> anyhow::Result<()> {
+        let removed = taken
+            .iter()
+            .map(|&i| identity(&self.messages[i].0, &self.messages[i].1))
+            .collect();
+        self.finish(taken).await?;
+        sweep(broker, removed).await
+    }
+
     /// Acknowledges (removes) the messages at `taken`, returns every other
     /// to the queue, and closes the channel and the connection: the broker
     /// answers the channel's close only after it has handled everything sent
     /// on it before.
     async fn finish(self, taken: &[usize]) -> anyhow::Result<()> {
-        if !taken.is_empty() {
-            // Time for the broker to apply the acks before the close returns
-            // what the channel holds (see the module's documentation).
-            tokio::time::sleep(SETTLE_GRACE).await;
-        }
         for &i in taken {
             self.messages[i]
                 .0
@@ -201,6 +216,11 @@ impl Held {
                     })
                     .await?;
             }
+        }
+        if !taken.is_empty() {
+            // Time for the broker to apply the acks before the close returns
+            // what the channel holds (see the module's documentation).
+            tokio::time::sleep(SETTLE_GRACE).await;
         }
         self.channel.close(200, "done".into()).await.context(
             "closing the channel (the broker's confirmation that it has the acknowledgements)",
@@ -276,14 +296,10 @@ pub async fn list(broker: &DeadLetterQueue, code: Option<&str>) -> anyhow::Resul
 /// The dead letters with these ids in full, leaving them in the queue; an
 /// error if one of them is not there.
 pub async fn show(broker: &DeadLetterQueue, ids: &[String]) -> anyhow::Result<Vec<Shown>> {
-    let held = Held::take(broker, "show").await?;
-    let chosen = match held.select(&Selection::Ids(ids.to_vec()), None) {
-        Ok(chosen) => chosen,
-        Err(e) => {
-            held.finish(&[]).await?;
-            return Err(e);
-        }
-    };
+    let (held, chosen) = Held::take(broker, "show")
+        .await?
+        .chosen(&Selection::Ids(ids.to_vec()), None)
+        .await?;
     let shown = chosen
         .iter()
         .map(|&i| {
@@ -324,14 +340,10 @@ pub async fn replay(
     mut progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<Taken> {
     const CHUNK: usize = 200;
-    let held = Held::take(broker, "replay").await?;
-    let chosen = match held.select(which, limit) {
-        Ok(chosen) => chosen,
-        Err(e) => {
-            held.finish(&[]).await?;
-            return Err(e);
-        }
-    };
+    let (held, chosen) = Held::take(broker, "replay")
+        .await?
+        .chosen(which, limit)
+        .await?;
     let letters: Vec<DeadLetter> = chosen.iter().map(|&i| held.messages[i].1.clone()).collect();
     if dry_run {
         held.finish(&[]).await?;
@@ -372,12 +384,7 @@ pub async fn replay(
     // Only the confirmed ones are removed: a chunk that failed stays, whole,
     // in the dead letters (some of it may have reached the hub: replaying
     // it again is safe, the worker knows a message by its id).
-    let removed = chosen[..confirmed]
-        .iter()
-        .map(|&i| identity(&held.messages[i].0, &held.messages[i].1))
-        .collect();
-    held.finish(&chosen[..confirmed]).await?;
-    sweep(broker, removed).await?;
+    held.remove(broker, &chosen[..confirmed]).await?;
     if let Some(e) = failure {
         return Err(anyhow::Error::new(e).context(format!(
             "republishing to the hub exchange after {confirmed} of {} (those stay in the dead letters)",
@@ -397,24 +404,15 @@ pub async fn delete(
     which: &Selection,
     dry_run: bool,
 ) -> anyhow::Result<Taken> {
-    let held = Held::take(broker, "delete").await?;
-    let chosen = match held.select(which, None) {
-        Ok(chosen) => chosen,
-        Err(e) => {
-            held.finish(&[]).await?;
-            return Err(e);
-        }
-    };
+    let (held, chosen) = Held::take(broker, "delete")
+        .await?
+        .chosen(which, None)
+        .await?;
     let letters = chosen.iter().map(|&i| held.messages[i].1.clone()).collect();
     if dry_run {
         held.finish(&[]).await?;
     } else {
-        let removed = chosen
-            .iter()
-            .map(|&i| identity(&held.messages[i].0, &held.messages[i].1))
-            .collect();
-        held.finish(&chosen).await?;
-        sweep(broker, removed).await?;
+        held.remove(broker, &chosen).await?;
     }
     Ok(Taken { letters, dry_run })
 }

@@ -11,7 +11,6 @@ mod scheduler;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use futures_util::StreamExt;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
@@ -165,19 +164,12 @@ async fn session(
     health: &Arc<Health>,
     shutdown: &CancellationToken,
 ) -> Result<(), SessionError> {
-    let connecting = amqp::connect(&settings.amqp.url, "jobsync");
+    let connecting = amqp::connect_named(&settings.amqp.url, "jobsync");
     let connected = tokio::select! {
         _ = shutdown.cancelled() => return Ok(()),
         c = connecting => c,
     };
-    let connection = connected
-        .with_context(|| {
-            format!(
-                "cannot connect to RabbitMQ at {}",
-                redact_url(&settings.amqp.url)
-            )
-        })
-        .map_err(SessionError::Lost)?;
+    let connection = connected.map_err(SessionError::Lost)?;
     health.set_broker(true);
     let result = consume_on(&connection, settings, pool, clock, health, shutdown).await;
     let _ = bounded(connection.close(200, "jobsync stopping".into())).await;
