@@ -1,6 +1,6 @@
 //! Checks on wire text that both the envelope and the domain make.
 
-use chrono::DateTime;
+use chrono::{DateTime, FixedOffset};
 
 use super::rejection::Rejection;
 
@@ -17,13 +17,20 @@ pub fn no_nul(field: &str, value: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// Whether `s` is an RFC 3339 date-time as JSON Schema's `date-time` format
-/// reads it: `T` (or `t`) between date and time, seconds below 60.
-pub fn is_rfc3339(s: &str) -> bool {
+/// `s` as an RFC 3339 date-time, if it is one as JSON Schema's `date-time`
+/// format reads it: `T` (or `t`) between date and time, seconds below 60.
+pub fn parse_rfc3339(s: &str) -> Option<DateTime<FixedOffset>> {
     let b = s.as_bytes();
-    b.len() >= 20
+    let shaped = b.len() >= 20
         && matches!(b[10], b'T' | b't')
         && b[17..19].iter().all(u8::is_ascii_digit)
-        && b[17] < b'6'
-        && DateTime::parse_from_rfc3339(s).is_ok()
+        && b[17] < b'6';
+    shaped
+        .then(|| DateTime::parse_from_rfc3339(s).ok())
+        .flatten()
+}
+
+/// Whether `s` is an RFC 3339 date-time ([`parse_rfc3339`]).
+pub fn is_rfc3339(s: &str) -> bool {
+    parse_rfc3339(s).is_some()
 }

@@ -54,8 +54,8 @@ pub struct Envelope<'a> {
     pub id: String,
     pub kind: InboundType,
     pub subject: Option<String>,
-    /// When the hub says the change happened (RFC 3339, checked).
-    pub time: Option<String>,
+    /// When the hub says the change happened.
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
     pub data: &'a RawValue,
 }
 
@@ -136,14 +136,18 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
         Some(_) => return Err(Rejection::schema("source", "empty")),
         None => return Err(Rejection::schema("source", "missing")),
     }
-    if let Some(time) = wire.time.as_deref() {
-        if !super::checks::is_rfc3339(time) {
-            return Err(Rejection::schema(
-                "time",
-                format_args!("{time:?} is not an RFC 3339 timestamp"),
-            ));
-        }
-    }
+    let time = match wire.time.as_deref() {
+        Some(time) => match super::checks::parse_rfc3339(time) {
+            Some(t) => Some(t.with_timezone(&chrono::Utc)),
+            None => {
+                return Err(Rejection::schema(
+                    "time",
+                    format_args!("{time:?} is not an RFC 3339 timestamp"),
+                ))
+            }
+        },
+        None => None,
+    };
     if let Some(ct) = wire.datacontenttype.as_deref() {
         if !is_json_media_type(ct) {
             return Err(Rejection::schema(
@@ -163,7 +167,7 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
         id,
         kind,
         subject: wire.subject,
-        time: wire.time,
+        time,
         data,
     })
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use uuid::Uuid;
 
-pub use crate::contract::checks::is_rfc3339;
+pub use crate::contract::checks::{is_rfc3339, parse_rfc3339};
 use crate::contract::rejection::{ErrorCode, Rejection};
 
 /// `data.job_order_id`, which must equal the envelope `subject`.
@@ -81,24 +81,20 @@ pub fn parse_date(field: &str, s: &str) -> Result<NaiveDate, Rejection> {
 /// it is written in UTC in every view (`9999-12-31T23:00:00-02:00` would
 /// become `+10000-01-01T01:00:00Z`, which no RFC 3339 reader takes).
 pub fn parse_timestamp(field: &str, s: &str) -> Result<DateTime<Utc>, Rejection> {
-    if is_rfc3339(s) {
-        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-            let t = t.with_timezone(&Utc);
-            if !(0..=9999).contains(&t.year()) {
-                return Err(Rejection::schema(
-                    field,
-                    format_args!(
-                        "{s:?} is out of range: in UTC it falls outside the years 0000 to 9999"
-                    ),
-                ));
-            }
-            return Ok(t);
-        }
+    let Some(t) = parse_rfc3339(s) else {
+        return Err(Rejection::schema(
+            field,
+            format_args!("{s:?} is not an RFC 3339 timestamp"),
+        ));
+    };
+    let t = t.with_timezone(&Utc);
+    if !(0..=9999).contains(&t.year()) {
+        return Err(Rejection::schema(
+            field,
+            format_args!("{s:?} is out of range: in UTC it falls outside the years 0000 to 9999"),
+        ));
     }
-    Err(Rejection::schema(
-        field,
-        format_args!("{s:?} is not an RFC 3339 timestamp"),
-    ))
+    Ok(t)
 }
 
 /// The one spelling of a timestamp used for hashing and output: UTC, `Z`,

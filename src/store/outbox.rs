@@ -6,6 +6,7 @@
 //! `BCC` list when one message goes to several units) and the CloudEvent
 //! body, with a deterministic id.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -376,10 +377,10 @@ impl Effects {
         let mut cause_of = |cause: Cause, id: Uuid, version: i64| match cause {
             Cause::Message(i) => {
                 let m = &messages[i];
-                (m.message_id.clone(), m.trace, m.hub_time)
+                (Cow::Borrowed(m.message_id.as_str()), m.trace, m.hub_time)
             }
             Cause::Expiry => (
-                format!("expiry:{id}:{version}"),
+                Cow::Owned(format!("expiry:{id}:{version}")),
                 *self
                     .expiry_traces
                     .entry(id)

@@ -98,8 +98,8 @@ async fn handle_inner(
         })
         .collect();
 
-    // Every delivery continues the hub's trace, if it sent one, and is
-    // known by its AMQP message id, also one that is rejected.
+    // Every delivery continues the hub's trace, if it sent one, also one
+    // that is rejected.
     let traces: Vec<TraceContext> = deliveries
         .iter()
         .map(|d| {
@@ -112,12 +112,9 @@ async fn handle_inner(
             TraceContext::child_of(parent.as_ref())
         })
         .collect();
-    for ((span, trace), d) in spans.iter().zip(&traces).zip(&deliveries) {
+    for (span, trace) in spans.iter().zip(&traces) {
         span.record("trace_id", trace.trace_id_hex().as_str());
         span.record("span_id", trace.span_id_hex().as_str());
-        if let Some(id) = d.properties.message_id() {
-            span.record("message.id", id.as_str());
-        }
     }
 
     // Parse: a rejection here never reaches the database.
@@ -138,6 +135,11 @@ async fn handle_inner(
                 valid.push(message);
             }
             Err(rejection) => {
+                // Known by its AMQP message id, and its order where the
+                // body names one.
+                if let Some(id) = delivery.properties.message_id() {
+                    spans[i].record("message.id", id.as_str());
+                }
                 if let Some(id) = order_id_of_rejected(&delivery.data) {
                     spans[i].record("job_order.id", tracing::field::display(id));
                 }
@@ -295,7 +297,6 @@ async fn acknowledge(deliveries: &[Delivery], poisoned: &[bool]) -> Result<(), S
     Ok(())
 }
 
-/// The `traceparent` AMQP header, if any.
 /// The job order a rejected body names, where it can be read at all: its
 /// `subject`, if that is a UUID. Only for the log line of the rejection.
 fn order_id_of_rejected(body: &[u8]) -> Option<uuid::Uuid> {
@@ -308,6 +309,7 @@ fn order_id_of_rejected(body: &[u8]) -> Option<uuid::Uuid> {
     uuid::Uuid::parse_str(&subject).ok()
 }
 
+/// The `traceparent` AMQP header, if any.
 fn traceparent(headers: &lapin::types::FieldTable) -> Option<String> {
     crate::amqp::header_text(headers, "traceparent")
 }
@@ -337,11 +339,7 @@ pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<Inbound, 
         message_id: env.id,
         payload,
         trace: TraceContext::child_of(None),
-        hub_time: env
-            .time
-            .as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&chrono::Utc)),
+        hub_time: env.time,
     })
 }
 
