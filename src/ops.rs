@@ -17,8 +17,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::fanout::Lifecycle;
 use crate::store::PgPool;
+use crate::telemetry::events::{InternalEvent, OutboxBacklog};
 
 /// What `/readyz` reports on, kept up to date by the worker.
 #[derive(Debug, Default)]
@@ -93,110 +93,11 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .expect("buckets are not empty")
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
-            describe();
+            crate::telemetry::events::describe();
+            process_collector().describe();
             handle
         })
         .clone()
-}
-
-/// HELP texts, and every series at zero so that dashboards and alerts see
-/// them before the first event.
-fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!(
-        "jobsync_messages_total",
-        "Inbound messages by queue and outcome (applied, stale, duplicate, rejected, retried)."
-    );
-    describe_histogram!(
-        "jobsync_apply_duration_seconds",
-        Unit::Seconds,
-        "Time to apply one batch in one transaction, database retries included."
-    );
-    describe_histogram!("jobsync_batch_size", Unit::Count, "Deliveries per batch.");
-    describe_gauge!(
-        "jobsync_outbox_pending",
-        "Notifications and events committed and not yet published."
-    );
-    describe_gauge!(
-        "jobsync_outbox_oldest_age_seconds",
-        Unit::Seconds,
-        "Age of the oldest unpublished outbox row (0 when empty)."
-    );
-    describe_counter!(
-        "jobsync_notifications_published_total",
-        "Notifications to units the relay published and the broker confirmed, by event."
-    );
-    describe_counter!(
-        "jobsync_events_published_total",
-        "Lifecycle events the relay published to the events exchange and the broker confirmed, by event."
-    );
-    describe_counter!(
-        "jobsync_expired_total",
-        "Orders expired because their mediation deadline passed."
-    );
-    describe_counter!(
-        "jobsync_cpr_redactions_total",
-        "CPR numbers replaced by [CPR] in outbound views, counted once committed."
-    );
-    describe_counter!(
-        "jobsync_broker_reconnects_total",
-        "Broker sessions lost and reconnected."
-    );
-    for event in [
-        "joborder.updated",
-        "joborder.revoked",
-        "joborder.expired",
-        "mediationlog.updated",
-    ] {
-        metrics::counter!("jobsync_notifications_published_total", "event" => event).increment(0);
-    }
-    for event in Lifecycle::ALL {
-        metrics::counter!("jobsync_events_published_total", "event" => event.as_str()).increment(0);
-    }
-    describe_gauge!(
-        "jobsync_build_info",
-        "Always 1; the version of the running jobsync in the label."
-    );
-    describe_counter!(
-        "jobsync_rejections_total",
-        "Inbound messages rejected to the dead letters, by error code."
-    );
-    describe_gauge!(
-        "jobsync_dead_letters",
-        "Messages in the dead-letter queue (read every 5 s)."
-    );
-    describe_histogram!(
-        "jobsync_end_to_end_lag_seconds",
-        Unit::Seconds,
-        "From the hub's `time` of a message to the broker's confirm of a notification or event it caused."
-    );
-    metrics::gauge!("jobsync_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    for code in crate::contract::rejection::ErrorCode::ALL {
-        metrics::counter!("jobsync_rejections_total", "code" => code.as_str()).increment(0);
-    }
-    metrics::gauge!("jobsync_dead_letters").set(0.0);
-    // Histograms show from start-up with empty buckets.
-    for name in [
-        "jobsync_apply_duration_seconds",
-        "jobsync_batch_size",
-        "jobsync_end_to_end_lag_seconds",
-    ] {
-        drop(metrics::histogram!(name));
-    }
-    process_collector().describe();
-    metrics::counter!("jobsync_expired_total").increment(0);
-    metrics::counter!("jobsync_cpr_redactions_total").increment(0);
-    metrics::counter!("jobsync_broker_reconnects_total").increment(0);
-    metrics::gauge!("jobsync_outbox_pending").set(0.0);
-    metrics::gauge!("jobsync_outbox_oldest_age_seconds").set(0.0);
-}
-
-/// Every `jobsync_messages_total` series of `queue` at zero.
-pub fn register_queue(queue: &str) {
-    for outcome in ["applied", "stale", "duplicate", "rejected", "retried"] {
-        metrics::counter!("jobsync_messages_total", "queue" => queue.to_owned(), "outcome" => outcome)
-            .increment(0);
-    }
 }
 
 /// The process metrics (`process_cpu_seconds_total`,
@@ -293,8 +194,11 @@ async fn metrics_text(State(ops): State<Ops>) -> Response {
     if let Ok(Ok(Some((pending, age)))) =
         tokio::time::timeout(Duration::from_secs(1), backlog).await
     {
-        metrics::gauge!("jobsync_outbox_pending").set(pending as f64);
-        metrics::gauge!("jobsync_outbox_oldest_age_seconds").set(age);
+        OutboxBacklog {
+            pending,
+            oldest_age_s: age,
+        }
+        .emit();
     }
     process_collector().collect();
     (

@@ -12,6 +12,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("domain", &["contract", "trace"]),
     ("store", &["contract", "domain", "trace", "config"]),
     ("amqp", &["contract", "config"]),
+    ("telemetry", &["contract", "domain", "config"]),
 ];
 
 fn sources(dir: &Path) -> Vec<(String, String)> {

@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod headers;
 pub mod joborder;
 pub mod mediationlog;
+pub mod outbound;
 pub mod rejection;
 
 use serde::Deserialize;

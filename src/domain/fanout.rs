@@ -5,12 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{json, Value};
-
 use super::status::StatusKind;
 use super::unit::Unit;
 use super::views::View;
 use crate::contract::joborder::JobOrderData;
+use crate::contract::outbound::{Data, LifecycleData, RevokedView, UnitRef};
 
 /// The notification events of section 5.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,6 +21,13 @@ pub enum Event {
 }
 
 impl Event {
+    pub const ALL: [Event; 4] = [
+        Event::JobOrderUpdated,
+        Event::JobOrderRevoked,
+        Event::JobOrderExpired,
+        Event::MediationLogUpdated,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Event::JobOrderUpdated => "joborder.updated",
@@ -136,7 +142,11 @@ pub fn order_changes(
 /// The data of `joborder.revoked`.
 pub fn revoked_view(job_order_id: &str, version: u64, reason: RevokeReason) -> View {
     View {
-        data: json!({"job_order_id": job_order_id, "version": version, "reason": reason.as_str()}),
+        data: Data::Revoked(RevokedView {
+            job_order_id: job_order_id.to_owned(),
+            reason: reason.as_str(),
+            version,
+        }),
         redactions: 0,
     }
 }
@@ -198,19 +208,20 @@ impl Lifecycle {
 
 /// The data of a lifecycle event about `order` (with `from` and `to` for a
 /// handover): ids, version, status and units only.
-pub fn lifecycle_data(order: &JobOrderData, handover: Option<(&Unit, &Unit)>) -> Value {
-    let mut d = json!({
-        "job_order_id": order.job_order_id,
-        "version": order.version,
-        "status": order.status,
-        "status_reason": order.status_reason,
-        "responsible_unit": order.responsible_unit,
-    });
-    if let Some((from, to)) = handover {
-        d["from"] = json!({"type": from.kind().as_str(), "code": from.code()});
-        d["to"] = json!({"type": to.kind().as_str(), "code": to.code()});
+pub fn lifecycle_data(order: &JobOrderData, handover: Option<(&Unit, &Unit)>) -> LifecycleData {
+    let unit = |u: &Unit| UnitRef {
+        code: u.code().to_owned(),
+        kind: u.kind().as_str().to_owned(),
+    };
+    LifecycleData {
+        from: handover.map(|(from, _)| unit(from)),
+        job_order_id: order.job_order_id.clone(),
+        responsible_unit: (&order.responsible_unit).into(),
+        status: order.status.clone(),
+        status_reason: order.status_reason.clone(),
+        to: handover.map(|(_, to)| unit(to)),
+        version: order.version,
     }
-    d
 }
 
 /// The lifecycle events of applying `after` on top of an order that had
@@ -219,7 +230,7 @@ pub fn lifecycle_data(order: &JobOrderData, handover: Option<(&Unit, &Unit)>) ->
 pub fn lifecycle(
     before: Option<(StatusKind, &Unit)>,
     after: &JobOrderData,
-) -> Vec<(Lifecycle, Value)> {
+) -> Vec<(Lifecycle, LifecycleData)> {
     let status = StatusKind::parse(&after.status).expect("a stored snapshot was validated");
     let responsible = super::views::responsible_unit(after);
     let data = |handover| lifecycle_data(after, handover);

@@ -14,13 +14,13 @@ use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bytea, Jsonb, Nullable, Text};
-use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::schema::outbox;
 use super::unnest::{columns, insert_sql};
 use crate::config::Topology;
+use crate::contract::outbound::{CloudEvent, LifecycleData};
 use crate::domain::fanout::{Lifecycle, Notification};
 use crate::domain::fields::canonical_timestamp;
 use crate::domain::message::Inbound;
@@ -78,22 +78,6 @@ pub struct OutboxRow {
     pub hub_time: Option<DateTime<Utc>>,
 }
 
-#[derive(Serialize)]
-struct CloudEvent<'a> {
-    specversion: &'static str,
-    id: &'a str,
-    source: &'static str,
-    #[serde(rename = "type")]
-    kind: String,
-    time: &'a str,
-    subject: String,
-    datacontenttype: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unit: Option<&'a str>,
-    joborderversion: i64,
-    data: &'a Value,
-}
-
 /// Builds outbox rows for the changes of one transaction.
 pub struct Composer {
     time: String,
@@ -134,20 +118,17 @@ impl Composer {
             }
         };
         let id = event_id(inbound_id, &audience, event);
-        let body = CloudEvent {
-            specversion: "1.0",
-            id: &id,
-            source: "/jobsync",
-            kind: format!("dk.jobsync.{event}"),
-            time: &self.time,
-            subject: job_order_id.to_string(),
-            datacontenttype: "application/json",
-            unit: Some(&audience),
-            joborderversion: order_version,
-            data: &n.view.data,
-        };
+        let body = CloudEvent::new(
+            event,
+            &id,
+            &self.time,
+            job_order_id.to_string(),
+            Some(&audience),
+            order_version,
+            &n.view.data,
+        );
         OutboxRow {
-            body: serde_json::to_vec(&body).expect("events serialize"),
+            body: body.to_vec(),
             event_id: id,
             exchange: NOTIFICATIONS.to_owned(),
             routing_key,
@@ -165,24 +146,21 @@ impl Composer {
         job_order_id: Uuid,
         order_version: i64,
         event: Lifecycle,
-        data: &Value,
+        data: &LifecycleData,
     ) -> OutboxRow {
         let name = event.as_str();
         let id = event_id(inbound_id, "events", name);
-        let body = CloudEvent {
-            specversion: "1.0",
-            id: &id,
-            source: "/jobsync",
-            kind: format!("dk.jobsync.{name}"),
-            time: &self.time,
-            subject: job_order_id.to_string(),
-            datacontenttype: "application/json",
-            unit: None,
-            joborderversion: order_version,
+        let body = CloudEvent::new(
+            name,
+            &id,
+            &self.time,
+            job_order_id.to_string(),
+            None,
+            order_version,
             data,
-        };
+        );
         OutboxRow {
-            body: serde_json::to_vec(&body).expect("events serialize"),
+            body: body.to_vec(),
             event_id: id,
             exchange: EVENTS.to_owned(),
             routing_key: name.to_owned(),

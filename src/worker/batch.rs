@@ -19,6 +19,10 @@ use crate::contract::rejection::{ErrorCode, Rejection};
 use crate::domain::message::{Inbound, Outcome, Payload};
 use crate::domain::{joborder, mediationlog};
 use crate::store;
+use crate::telemetry::events::{
+    BatchApplied, BatchGathered, InternalEvent, MessageDelayed, MessageHandled, MessageRejected,
+    MessageRequeued,
+};
 use crate::trace::TraceContext;
 
 /// Whether a handled batch was acknowledged: a later batch of the channel
@@ -73,120 +77,123 @@ pub(super) async fn handle(
         .await
 }
 
-async fn handle_inner(
-    consumer: &Consumer,
-    deliveries: Vec<Delivery>,
-    shutdown: &CancellationToken,
-    previous: Option<tokio::sync::oneshot::Receiver<()>>,
-) -> Result<Acked, SessionError> {
-    metrics::histogram!("jobsync_batch_size").record(deliveries.len() as f64);
-    let spans: Vec<Span> = deliveries
-        .iter()
-        .map(|d| {
-            tracing::info_span!(
-                "message",
-                queue = %consumer.queue,
-                message.id = Empty,
-                job_order.id = Empty,
-                job_order.version = Empty,
-                outcome = Empty,
-                trace_id = Empty,
-                span_id = Empty,
-                delivery.tag = d.delivery_tag,
-                delivery.redelivered = d.redelivered
-            )
-        })
-        .collect();
+/// One delivery of a batch and what becomes of it.
+struct Handled {
+    delivery: Delivery,
+    /// Its `message` span: every line about it is logged inside.
+    span: Span,
+    /// Its place in the hub's trace (a child of the hub's span, if sent).
+    trace: TraceContext,
+    fate: Fate,
+}
 
-    // Every delivery continues the hub's trace, if it sent one, also one
-    // that is rejected.
-    let traces: Vec<TraceContext> = deliveries
-        .iter()
-        .map(|d| {
-            let parent = d
-                .properties
-                .headers()
-                .as_ref()
-                .and_then(traceparent)
-                .and_then(|t| TraceContext::parse(&t));
-            TraceContext::child_of(parent.as_ref())
-        })
-        .collect();
-    for (span, trace) in spans.iter().zip(&traces) {
+/// Where a delivery stands.
+enum Fate {
+    /// Parsed; waiting for the batch's transaction.
+    Parsed,
+    /// Applied, stale, a duplicate, or rejected (never [`Outcome::NotYet`]).
+    Done(Outcome),
+    /// A log that cannot be applied yet, published to a delay queue.
+    Delayed {
+        retry: u32,
+        delay_s: u64,
+        reason: Rejection,
+    },
+    /// Fails on its own on a healthy database: returned to its queue.
+    Requeued,
+}
+
+impl Handled {
+    fn new(delivery: Delivery, queue: &str) -> Self {
+        let span = tracing::info_span!(
+            "message",
+            queue = %queue,
+            message.id = Empty,
+            job_order.id = Empty,
+            job_order.version = Empty,
+            outcome = Empty,
+            trace_id = Empty,
+            span_id = Empty,
+            delivery.tag = delivery.delivery_tag,
+            delivery.redelivered = delivery.redelivered
+        );
+        // Every delivery continues the hub's trace, if it sent one, also
+        // one that is rejected.
+        let parent = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(traceparent)
+            .and_then(|t| TraceContext::parse(&t));
+        let trace = TraceContext::child_of(parent.as_ref());
         span.record("trace_id", trace.trace_id_hex().as_str());
         span.record("span_id", trace.span_id_hex().as_str());
+        Handled {
+            delivery,
+            span,
+            trace,
+            fate: Fate::Parsed,
+        }
     }
 
-    // Parse: a rejection here never reaches the database.
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; deliveries.len()];
-    let mut valid = Vec::with_capacity(deliveries.len());
-    let mut valid_index = Vec::with_capacity(deliveries.len());
-    for (i, delivery) in deliveries.iter().enumerate() {
-        match parse(&delivery.data, consumer.expects, &consumer.queue) {
+    /// Parses the body: a valid message to apply, or the delivery is done
+    /// with as rejected (a rejection here never reaches the database).
+    fn parse(&mut self, consumer: &Consumer) -> Option<Inbound> {
+        match parse(&self.delivery.data, consumer.expects, &consumer.queue) {
             Ok(mut message) => {
-                message.trace = traces[i];
-                spans[i].record("message.id", message.message_id.as_str());
-                spans[i].record(
+                message.trace = self.trace;
+                self.span.record("message.id", message.message_id.as_str());
+                self.span.record(
                     "job_order.id",
                     tracing::field::display(message.job_order_id()),
                 );
-                spans[i].record("job_order.version", message.version());
-                valid_index.push(i);
-                valid.push(message);
+                self.span.record("job_order.version", message.version());
+                Some(message)
             }
             Err(rejection) => {
                 // Known by its AMQP message id, and its order where the
                 // body names one.
-                if let Some(id) = delivery.properties.message_id() {
-                    spans[i].record("message.id", id.as_str());
+                if let Some(id) = self.delivery.properties.message_id() {
+                    self.span.record("message.id", id.as_str());
                 }
-                if let Some(id) = order_id_of_rejected(&delivery.data) {
-                    spans[i].record("job_order.id", tracing::field::display(id));
+                if let Some(id) = order_id_of_rejected(&self.delivery.data) {
+                    self.span
+                        .record("job_order.id", tracing::field::display(id));
                 }
-                outcomes[i] = Some(Outcome::Rejected(rejection));
+                self.fate = Fate::Done(Outcome::Rejected(rejection));
+                None
             }
         }
     }
 
-    let mut poisoned = vec![false; deliveries.len()];
-    if !valid.is_empty() {
-        let started = Instant::now();
-        let applied = apply(consumer, Arc::from(valid), shutdown).await;
-        metrics::histogram!("jobsync_apply_duration_seconds")
-            .record(started.elapsed().as_secs_f64());
-        let Some(applied) = applied else {
-            // Stopped while the database was away: nothing is acknowledged,
-            // the broker redelivers it all.
-            return Ok(Acked::No);
-        };
-        consumer.relay.committed(applied.outbox);
-        metrics::counter!("jobsync_cpr_redactions_total").increment(applied.redactions as u64);
-        for (j, outcome) in applied.outcomes.into_iter().enumerate() {
-            let i = valid_index[j];
-            match outcome {
-                Some(o) => outcomes[i] = Some(o),
-                None => poisoned[i] = true,
+    /// Records the outcome of applying it (`None`: it fails on its own). A
+    /// log that cannot be applied yet gets its delay message, or, once it
+    /// waited long enough, is rejected.
+    fn settle(
+        &mut self,
+        outcome: Option<Outcome>,
+        consumer: &Consumer,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<Outgoing> {
+        let why = match outcome {
+            None => {
+                self.fate = Fate::Requeued;
+                return None;
             }
-        }
-    }
-
-    // A log that cannot be applied yet goes to a delay queue, or, once it
-    // waited long enough, to the dead letters.
-    let mut retries: Vec<Outgoing> = Vec::new();
-    let now = chrono::Utc::now();
-    let total = Duration::from_secs(consumer.settings.retry_total_s);
-    for (i, d) in deliveries.iter().enumerate() {
-        let Some(Outcome::NotYet(why)) = &outcomes[i] else {
-            continue;
+            Some(Outcome::NotYet(why)) => why,
+            Some(outcome) => {
+                self.fate = Fate::Done(outcome);
+                return None;
+            }
         };
-        let topology = &consumer.settings.topology;
+        let settings = &consumer.settings;
         match retry::step(
-            d,
-            &traces[i],
+            &self.delivery,
+            &self.trace,
             &consumer.queue,
-            &topology.retry_exchange,
-            why,
-            total,
+            &settings.topology.retry_exchange,
+            &why,
+            Duration::from_secs(settings.retry_total_s),
             now,
         ) {
             Step::Retry {
@@ -194,28 +201,105 @@ async fn handle_inner(
                 delay_s,
                 retry,
             } => {
-                let _entered = spans[i].enter();
-                tracing::info!(
+                self.fate = Fate::Delayed {
                     retry,
-                    retry_in_s = delay_s,
-                    reason = %why,
-                    "cannot apply the log yet; retrying later"
-                );
-                retries.push(*message);
+                    delay_s,
+                    reason: why,
+                };
+                Some(*message)
             }
-            Step::GiveUp(rejection) => outcomes[i] = Some(Outcome::Rejected(rejection)),
+            Step::GiveUp(rejection) => {
+                self.fate = Fate::Done(Outcome::Rejected(rejection));
+                None
+            }
         }
     }
 
-    let mut outgoing: Vec<Outgoing> = deliveries
-        .iter()
-        .zip(&outcomes)
-        .filter_map(|(d, o)| match o {
-            Some(Outcome::Rejected(r)) => Some(dead_letter(consumer, d, r)),
-            _ => None,
-        })
+    /// Logs and counts what became of it, inside its span (which names
+    /// the outcome first, so that every line carries it).
+    fn emit(&self, queue: &str) {
+        let _entered = self.span.enter();
+        self.span.record("outcome", self.fate.label());
+        match &self.fate {
+            Fate::Done(Outcome::Rejected(rejection)) => {
+                MessageRejected { queue, rejection }.emit();
+            }
+            Fate::Done(outcome) => MessageHandled { queue, outcome }.emit(),
+            Fate::Delayed {
+                retry,
+                delay_s,
+                reason,
+            } => MessageDelayed {
+                queue,
+                retry: *retry,
+                delay_s: *delay_s,
+                reason,
+            }
+            .emit(),
+            Fate::Requeued | Fate::Parsed => MessageRequeued { queue }.emit(),
+        }
+    }
+}
+
+impl Fate {
+    /// The `outcome` of the message's span.
+    fn label(&self) -> &'static str {
+        match self {
+            Fate::Done(outcome) => outcome.label(),
+            Fate::Delayed { .. } => "delayed",
+            Fate::Requeued | Fate::Parsed => "requeued",
+        }
+    }
+}
+
+async fn handle_inner(
+    consumer: &Consumer,
+    deliveries: Vec<Delivery>,
+    shutdown: &CancellationToken,
+    previous: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> Result<Acked, SessionError> {
+    BatchGathered {
+        size: deliveries.len(),
+    }
+    .emit();
+    let mut handled: Vec<Handled> = deliveries
+        .into_iter()
+        .map(|d| Handled::new(d, &consumer.queue))
         .collect();
-    outgoing.extend(retries);
+    let valid: Vec<Inbound> = handled
+        .iter_mut()
+        .filter_map(|h| h.parse(consumer))
+        .collect();
+
+    let mut outgoing: Vec<Outgoing> = Vec::new();
+    if !valid.is_empty() {
+        let started = Instant::now();
+        let Some(applied) = apply(consumer, Arc::from(valid), shutdown).await else {
+            // Stopped while the database was away: nothing is acknowledged,
+            // the broker redelivers it all.
+            return Ok(Acked::No);
+        };
+        BatchApplied {
+            elapsed: started.elapsed(),
+            redactions: applied.redactions,
+        }
+        .emit();
+        consumer.relay.committed(applied.outbox);
+        // The outcomes come in the order of the parsed deliveries.
+        let now = chrono::Utc::now();
+        let parsed = handled
+            .iter_mut()
+            .filter(|h| matches!(h.fate, Fate::Parsed));
+        for (h, outcome) in parsed.zip(applied.outcomes) {
+            outgoing.extend(h.settle(outcome, consumer, now));
+        }
+    }
+
+    // The rejected go to the dead letters, under confirms with the delayed.
+    outgoing.extend(handled.iter().filter_map(|h| match &h.fate {
+        Fate::Done(Outcome::Rejected(r)) => Some(dead_letter(consumer, &h.delivery, r)),
+        _ => None,
+    }));
     if !outgoing.is_empty() {
         consumer
             .publisher
@@ -227,30 +311,8 @@ async fn handle_inner(
                 )
             })?;
     }
-
-    for (i, outcome) in outcomes.iter().enumerate() {
-        let _entered = spans[i].enter();
-        match outcome {
-            Some(Outcome::Rejected(r)) => {
-                spans[i].record("outcome", "rejected");
-                tracing::warn!(error.code = r.code.as_str(), error.message = %r.message, "message rejected");
-                metrics::counter!("jobsync_rejections_total", "code" => r.code.as_str())
-                    .increment(1);
-            }
-            Some(Outcome::NotYet(_)) => {
-                spans[i].record("outcome", "delayed");
-            }
-            Some(o) => {
-                spans[i].record("outcome", o.label());
-                tracing::debug!("message handled");
-            }
-            None => {
-                spans[i].record("outcome", "requeued");
-                tracing::error!("message fails to apply on its own; returned to the queue (its delivery limit ends it in the dead letters)");
-            }
-        }
-        let label = outcome.as_ref().map_or("retried", Outcome::label);
-        metrics::counter!("jobsync_messages_total", "queue" => consumer.queue.clone(), "outcome" => label).increment(1);
+    for h in &handled {
+        h.emit(&consumer.queue);
     }
 
     if let Some(previous) = previous {
@@ -260,27 +322,31 @@ async fn handle_inner(
             SessionError::Lost(anyhow::anyhow!("an earlier batch of this channel failed"))
         })?;
     }
-    acknowledge(&deliveries, &poisoned).await?;
+    acknowledge(&handled).await?;
     Ok(Acked::Yes)
 }
 
 /// Acknowledges the batch: one `multiple` ack on the last tag when every
 /// delivery is done (earlier batches of this channel are acknowledged
-/// already, so it covers exactly this batch); one by one otherwise.
-async fn acknowledge(deliveries: &[Delivery], poisoned: &[bool]) -> Result<(), SessionError> {
+/// already, so it covers exactly this batch); one by one otherwise, the
+/// requeued ones returned.
+async fn acknowledge(handled: &[Handled]) -> Result<(), SessionError> {
     let lost = |e: lapin::Error| SessionError::Lost(anyhow::Error::new(e).context("acknowledging"));
-    if !poisoned.contains(&true) {
-        if let Some(last) = deliveries.last() {
-            last.acker
+    let requeued = |h: &Handled| matches!(h.fate, Fate::Requeued);
+    if !handled.iter().any(requeued) {
+        if let Some(last) = handled.last() {
+            last.delivery
+                .acker
                 .ack(BasicAckOptions { multiple: true })
                 .await
                 .map_err(lost)?;
         }
         return Ok(());
     }
-    for (d, &p) in deliveries.iter().zip(poisoned) {
-        if p {
-            d.acker
+    for h in handled {
+        if requeued(h) {
+            h.delivery
+                .acker
                 .nack(BasicNackOptions {
                     multiple: false,
                     requeue: true,
@@ -288,7 +354,8 @@ async fn acknowledge(deliveries: &[Delivery], poisoned: &[bool]) -> Result<(), S
                 .await
                 .map_err(lost)?;
         } else {
-            d.acker
+            h.delivery
+                .acker
                 .ack(BasicAckOptions::default())
                 .await
                 .map_err(lost)?;

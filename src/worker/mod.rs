@@ -11,6 +11,7 @@ mod scheduler;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::FuturesOrdered;
 use futures_util::StreamExt;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
@@ -26,6 +27,7 @@ use crate::contract::envelope::InboundType;
 use crate::domain::expiry::{Clock, SystemClock};
 use crate::ops::{self, Health};
 use crate::store::{self, PgPool};
+use crate::telemetry::events::{self, BrokerSessionLost, DeadLettersCounted, InternalEvent};
 
 pub use batch::{classify, parse, DbFault};
 
@@ -44,8 +46,8 @@ pub async fn run_with_clock(
     let t = &settings.topology;
     let health = Health::new(&[&t.joborders_queue, &t.mediationlogs_queue]);
     ops::metrics_handle();
-    ops::register_queue(&t.joborders_queue);
-    ops::register_queue(&t.mediationlogs_queue);
+    events::register_queue(&t.joborders_queue);
+    events::register_queue(&t.mediationlogs_queue);
     let listener = ops::listen(settings.http_addr).await?;
     let ops_pool = store::db::pool(&settings.database.url, 1)?;
     let endpoints = tokio::spawn(ops::serve(
@@ -86,7 +88,7 @@ async fn supervise(
             Ok(()) => return Ok(()),
             Err(SessionError::Fatal(e)) => return Err(e),
             Err(SessionError::Lost(e)) => {
-                metrics::counter!("jobsync_broker_reconnects_total").increment(1);
+                BrokerSessionLost.emit();
                 if started.elapsed() > Duration::from_secs(30) {
                     backoff.reset();
                 }
@@ -289,7 +291,10 @@ async fn watch_dead_letters(connection: &Connection, queue: &str, done: &Cancell
                 )
                 .await;
             match depth {
-                Ok(q) => metrics::gauge!("jobsync_dead_letters").set(f64::from(q.message_count())),
+                Ok(q) => DeadLettersCounted {
+                    depth: q.message_count(),
+                }
+                .emit(),
                 Err(e) => tracing::debug!(error = %e, "cannot read the depth of the dead letters"),
             }
         }
@@ -313,16 +318,11 @@ enum Next {
 /// Batches of one consumer applied at once, at most.
 const MAX_IN_FLIGHT: usize = 2;
 
-/// Waits for a batch task; its failure ends the session.
-async fn finish(
-    task: Option<tokio::task::JoinHandle<Result<(), SessionError>>>,
+/// The outcome of a batch task; its failure ends the session.
+fn finished(
+    done: Result<Result<(), SessionError>, tokio::task::JoinError>,
 ) -> Result<(), SessionError> {
-    match task {
-        Some(task) => task
-            .await
-            .map_err(|e| SessionError::Lost(anyhow::anyhow!("a batch task failed: {e}")))?,
-        None => Ok(()),
-    }
+    done.map_err(|e| SessionError::Lost(anyhow::anyhow!("a batch task failed: {e}")))?
 }
 
 /// One consumed queue.
@@ -381,9 +381,10 @@ impl Consumer {
     ) -> Result<(), SessionError> {
         let size = self.settings.batching.size as usize;
         let wait = self.settings.batching.wait();
-        let mut in_flight: std::collections::VecDeque<
-            tokio::task::JoinHandle<Result<(), SessionError>>,
-        > = std::collections::VecDeque::new();
+        // Batch tasks, in the order they were gathered, which is the order
+        // they finish in here (and are acknowledged in: see `previous`).
+        let mut in_flight: FuturesOrdered<tokio::task::JoinHandle<Result<(), SessionError>>> =
+            FuturesOrdered::new();
         let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
         loop {
             // Waiting for the next delivery, notice a batch that failed (its
@@ -392,21 +393,13 @@ impl Consumer {
             let next = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => Next::Stop,
-                done = async {
-                    match in_flight.front_mut() {
-                        Some(task) => task.await,
-                        None => std::future::pending().await,
-                    }
-                } => Next::Finished(done),
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => Next::Finished(done),
                 next = deliveries.next() => Next::Delivery(Box::new(next)),
             };
             let first = match next {
                 Next::Stop => break,
                 Next::Finished(done) => {
-                    in_flight.pop_front();
-                    done.map_err(|e| {
-                        SessionError::Lost(anyhow::anyhow!("a batch task failed: {e}"))
-                    })??;
+                    finished(done)?;
                     continue;
                 }
                 Next::Delivery(next) => *next,
@@ -464,11 +457,13 @@ impl Consumer {
                 Ok::<(), SessionError>(())
             }));
             while in_flight.len() >= MAX_IN_FLIGHT {
-                finish(in_flight.pop_front()).await?;
+                if let Some(done) = in_flight.next().await {
+                    finished(done)?;
+                }
             }
         }
-        while let Some(task) = in_flight.pop_front() {
-            finish(Some(task)).await?;
+        while let Some(done) = in_flight.next().await {
+            finished(done)?;
         }
         Ok(())
     }

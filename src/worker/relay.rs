@@ -24,6 +24,7 @@ use super::SessionError;
 use crate::amqp::publisher::{cloudevent_properties, Outgoing, Publisher};
 use crate::config::{redact_url, Settings};
 use crate::store::outbox::{self, Pending};
+use crate::telemetry::events::{InternalEvent, OutboxBacklog, Published};
 
 /// Rows published per round.
 const ROWS_PER_ROUND: i64 = 1000;
@@ -262,8 +263,11 @@ async fn publish_while_leading(
         let Some(last) = rows.last() else {
             if last_gauge.elapsed() >= Duration::from_secs(1) {
                 let (pending, age) = on_db(conn, outbox::backlog).await?;
-                metrics::gauge!("jobsync_outbox_pending").set(pending as f64);
-                metrics::gauge!("jobsync_outbox_oldest_age_seconds").set(age);
+                OutboxBacklog {
+                    pending,
+                    oldest_age_s: age,
+                }
+                .emit();
                 last_gauge = Instant::now();
             }
             let _ = wait(done, &feed.wake, IDLE_POLL).await;
@@ -292,17 +296,13 @@ async fn publish(
     })?;
     let now = chrono::Utc::now();
     for row in &rows {
-        if let Some(hub_time) = row.hub_time {
-            let lag = (now - hub_time).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
-            metrics::histogram!("jobsync_end_to_end_lag_seconds").record(lag.max(0.0));
+        Published {
+            routing_key: &row.routing_key,
+            to_events: row.exchange == outbox::EVENTS,
+            hub_time: row.hub_time,
+            now,
         }
-        let event = event_label(&row.routing_key);
-        if row.exchange == outbox::EVENTS {
-            metrics::counter!("jobsync_events_published_total", "event" => event).increment(1);
-        } else {
-            metrics::counter!("jobsync_notifications_published_total", "event" => event)
-                .increment(1);
-        }
+        .emit();
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     on_db(conn, move |c| outbox::delete(c, &ids)).await?;
@@ -346,31 +346,9 @@ fn headers(value: &Value) -> FieldTable {
     table
 }
 
-/// The event of a routing key (`unit.jobcenter.15300.joborder.updated`,
-/// `unit.shared.joborder.updated` or `joborder.created`).
-fn event_label(routing_key: &str) -> String {
-    ["joborder.", "mediationlog."]
-        .iter()
-        .find_map(|p| routing_key.find(p).map(|i| routing_key[i..].to_owned()))
-        .unwrap_or_else(|| routing_key.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_event_label_is_the_end_of_the_routing_key() {
-        assert_eq!(
-            event_label("unit.jobcenter.15300.joborder.updated"),
-            "joborder.updated"
-        );
-        assert_eq!(
-            event_label("unit.shared.mediationlog.updated"),
-            "mediationlog.updated"
-        );
-        assert_eq!(event_label("joborder.handed-over"), "joborder.handed-over");
-    }
 
     #[test]
     fn a_bcc_list_becomes_an_array_of_strings() {

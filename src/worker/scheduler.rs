@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::domain::expiry::Clock;
 use crate::store::{expiry, PgPool};
+use crate::telemetry::events::{InternalEvent, OrdersExpired};
 
 /// Orders expired per transaction, at most.
 pub const EXPIRY_BATCH: i64 = 500;
@@ -54,8 +55,11 @@ async fn pass(
         .await??;
         let n = pass.orders;
         expired += n;
-        metrics::counter!("jobsync_expired_total").increment(n as u64);
-        metrics::counter!("jobsync_cpr_redactions_total").increment(pass.redactions as u64);
+        OrdersExpired {
+            count: n,
+            redactions: pass.redactions,
+        }
+        .emit();
         if (n as i64) < EXPIRY_BATCH || shutdown.is_cancelled() {
             break;
         }

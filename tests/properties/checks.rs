@@ -372,11 +372,16 @@ pub(crate) fn check_order_views(
         for unit in &n.recipients {
             prop_assert!(told.insert(unit.clone()), "{} is told twice", unit);
             let what = format!("view of {unit}");
-            check_no_cpr(&what, &n.view.data)?;
+            check_no_cpr(&what, &n.view.to_json())?;
             if *unit == responsible {
                 prop_assert_eq!(&n.view, &responsible_view, "the responsible unit's view");
             } else {
-                check_shared_view(&n.view.data, &responsible_view.data, snapshot, strict)?;
+                check_shared_view(
+                    &n.view.to_json(),
+                    &responsible_view.to_json(),
+                    snapshot,
+                    strict,
+                )?;
             }
         }
     }
@@ -384,7 +389,7 @@ pub(crate) fn check_order_views(
     expected.insert(responsible.clone());
     prop_assert_eq!(told, expected, "every unit that can see the order is told");
 
-    let r = &responsible_view.data;
+    let r = &responsible_view.to_json();
     let serialized = serde_json::to_string(r).unwrap();
     prop_assert!(
         !serialized.contains(UNKNOWN),
@@ -464,8 +469,9 @@ pub(crate) fn check_log_views(
     for viewer in &units {
         let view = log_view(&log.wire, viewer, responsible);
         let what = format!("log view of {viewer}");
-        check_no_cpr(&what, &view.data)?;
-        let entries = view.data["entries"].as_array().cloned().unwrap_or_default();
+        let json = view.to_json();
+        check_no_cpr(&what, &json)?;
+        let entries = json["entries"].as_array().cloned().unwrap_or_default();
         let full = viewer == responsible;
         let me = wire_of(viewer);
         for (i, e) in entries.iter().enumerate() {
@@ -516,25 +522,25 @@ pub(crate) fn check_log_views(
         let awaiting = count(&|e| e["status"] == "awaiting_approval");
         let undecided = count(&|e| e["status"] == "available_to_company" && e["cv_active"] == true);
         prop_assert_eq!(
-            view.data["total"].as_u64(),
+            json["total"].as_u64(),
             Some(entries.len() as u64),
             "{}: total",
             what
         );
         prop_assert_eq!(
-            view.data["awaiting_approval"].as_u64(),
+            json["awaiting_approval"].as_u64(),
             Some(awaiting),
             "{}: awaiting_approval",
             what
         );
         prop_assert_eq!(
-            view.data["undecided"].as_u64(),
+            json["undecided"].as_u64(),
             Some(undecided),
             "{}: undecided",
             what
         );
         prop_assert!(
-            !serde_json::to_string(&view.data).unwrap().contains(UNKNOWN),
+            !json.to_string().contains(UNKNOWN),
             "{}: an unknown field was forwarded",
             what
         );

@@ -73,7 +73,7 @@ pub fn plan(state: &State, now: DateTime<Utc>, out: &mut impl FnMut(Output)) -> 
             job_order_id: id,
             order_version: version,
             event: Lifecycle::Expired,
-            data: lifecycle_data(snapshot, None),
+            data: Box::new(lifecycle_data(snapshot, None)),
         });
         plan.expired.push(id);
         plan.order_hashes

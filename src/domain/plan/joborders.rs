@@ -205,7 +205,7 @@ pub fn plan<'a>(
                             job_order_id: id,
                             order_version: o.version,
                             event,
-                            data,
+                            data: Box::new(data),
                         });
                     }
                     if applied.handed_over_from.is_some() {

@@ -14,7 +14,6 @@ pub mod joborders;
 pub mod mediation;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::fanout::{Lifecycle, Notification};
@@ -45,7 +44,7 @@ pub enum Output {
         job_order_id: Uuid,
         order_version: i64,
         event: Lifecycle,
-        data: Value,
+        data: Box<crate::contract::outbound::LifecycleData>,
     },
 }
 

@@ -1,5 +1,7 @@
-//! Tracing: pretty on a terminal, one JSON object per line otherwise;
-//! `RUST_LOG` filters.
+//! Logs and metrics. Logs: pretty on a terminal, one JSON object per line
+//! otherwise; `RUST_LOG` filters. What is logged and counted: [`events`].
+
+pub mod events;
 
 use std::io::IsTerminal;
 

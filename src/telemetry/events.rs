@@ -1,0 +1,353 @@
+//! What happens inside the worker, one type per thing: each event's
+//! [`InternalEvent::emit`] writes its log line (where it has one) and counts
+//! it, so a log line and its metric cannot drift apart. The label values of
+//! every series come from here and from the domain's own names
+//! ([`Outcome::label`], [`Event::as_str`], [`Lifecycle::as_str`],
+//! [`ErrorCode::as_str`]), and [`describe`] starts each series at zero.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::contract::rejection::{ErrorCode, Rejection};
+use crate::domain::fanout::{Event, Lifecycle};
+use crate::domain::message::Outcome;
+
+/// Something that happened, to be logged and counted.
+pub trait InternalEvent {
+    fn emit(self);
+}
+
+/// The `outcome` labels of `jobsync_messages_total`.
+const OUTCOMES: [&str; 5] = ["applied", "stale", "duplicate", "rejected", "retried"];
+
+/// A batch of deliveries gathered from a queue.
+pub struct BatchGathered {
+    pub size: usize,
+}
+
+impl InternalEvent for BatchGathered {
+    fn emit(self) {
+        metrics::histogram!("jobsync_batch_size").record(self.size as f64);
+    }
+}
+
+/// A batch applied in one transaction (or given up on at shutdown), after
+/// `elapsed`, database retries included.
+pub struct BatchApplied {
+    pub elapsed: Duration,
+    /// CPR numbers replaced in the views it caused.
+    pub redactions: usize,
+}
+
+impl InternalEvent for BatchApplied {
+    fn emit(self) {
+        metrics::histogram!("jobsync_apply_duration_seconds").record(self.elapsed.as_secs_f64());
+        CprRedacted {
+            count: self.redactions,
+        }
+        .emit();
+    }
+}
+
+/// CPR numbers replaced by `[CPR]` in committed views.
+pub struct CprRedacted {
+    pub count: usize,
+}
+
+impl InternalEvent for CprRedacted {
+    fn emit(self) {
+        metrics::counter!("jobsync_cpr_redactions_total").increment(self.count as u64);
+    }
+}
+
+/// A message applied, found stale, or found a duplicate. Logged inside the
+/// message's span.
+pub struct MessageHandled<'a> {
+    pub queue: &'a str,
+    pub outcome: &'a Outcome,
+}
+
+impl InternalEvent for MessageHandled<'_> {
+    fn emit(self) {
+        tracing::debug!("message handled");
+        count_message(self.queue, self.outcome.label());
+    }
+}
+
+/// A message sent to the dead letters.
+pub struct MessageRejected<'a> {
+    pub queue: &'a str,
+    pub rejection: &'a Rejection,
+}
+
+impl InternalEvent for MessageRejected<'_> {
+    fn emit(self) {
+        let r = self.rejection;
+        tracing::warn!(error.code = r.code.as_str(), error.message = %r.message, "message rejected");
+        metrics::counter!("jobsync_rejections_total", "code" => r.code.as_str()).increment(1);
+        count_message(self.queue, "rejected");
+    }
+}
+
+/// A mediation log that cannot be applied yet, sent to a delay queue.
+pub struct MessageDelayed<'a> {
+    pub queue: &'a str,
+    /// How many times it was delayed before, this one included.
+    pub retry: u32,
+    pub delay_s: u64,
+    pub reason: &'a Rejection,
+}
+
+impl InternalEvent for MessageDelayed<'_> {
+    fn emit(self) {
+        tracing::info!(
+            retry = self.retry,
+            retry_in_s = self.delay_s,
+            reason = %self.reason,
+            "cannot apply the log yet; retrying later"
+        );
+        count_message(self.queue, "retried");
+    }
+}
+
+/// A message that fails to apply on its own on a healthy database, returned
+/// to its queue.
+pub struct MessageRequeued<'a> {
+    pub queue: &'a str,
+}
+
+impl InternalEvent for MessageRequeued<'_> {
+    fn emit(self) {
+        tracing::error!("message fails to apply on its own; returned to the queue (its delivery limit ends it in the dead letters)");
+        count_message(self.queue, "retried");
+    }
+}
+
+fn count_message(queue: &str, outcome: &'static str) {
+    metrics::counter!("jobsync_messages_total", "queue" => queue.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// An outbox row the broker confirmed: a notification to units, or a
+/// lifecycle event.
+pub struct Published<'a> {
+    pub routing_key: &'a str,
+    pub to_events: bool,
+    /// The hub's `time` of the message that caused it, if any.
+    pub hub_time: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+impl InternalEvent for Published<'_> {
+    fn emit(self) {
+        if let Some(hub_time) = self.hub_time {
+            let lag = (self.now - hub_time).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+            metrics::histogram!("jobsync_end_to_end_lag_seconds").record(lag.max(0.0));
+        }
+        let event = event_name(self.routing_key);
+        if self.to_events {
+            metrics::counter!("jobsync_events_published_total", "event" => event).increment(1);
+        } else {
+            metrics::counter!("jobsync_notifications_published_total", "event" => event)
+                .increment(1);
+        }
+    }
+}
+
+/// The event a routing key ends with (`unit.jobcenter.15300.joborder.updated`
+/// is `joborder.updated`); the key itself when it names none.
+fn event_name(routing_key: &str) -> std::borrow::Cow<'static, str> {
+    Event::ALL
+        .iter()
+        .map(|e| e.as_str())
+        .chain(Lifecycle::ALL.iter().map(|e| e.as_str()))
+        .find(|name| {
+            routing_key
+                .strip_suffix(name)
+                .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+        })
+        .map_or_else(|| routing_key.to_owned().into(), Into::into)
+}
+
+/// The outbox's backlog, read.
+pub struct OutboxBacklog {
+    pub pending: i64,
+    pub oldest_age_s: f64,
+}
+
+impl InternalEvent for OutboxBacklog {
+    fn emit(self) {
+        metrics::gauge!("jobsync_outbox_pending").set(self.pending as f64);
+        metrics::gauge!("jobsync_outbox_oldest_age_seconds").set(self.oldest_age_s);
+    }
+}
+
+/// Orders expired by one expiry round.
+pub struct OrdersExpired {
+    pub count: usize,
+    pub redactions: usize,
+}
+
+impl InternalEvent for OrdersExpired {
+    fn emit(self) {
+        metrics::counter!("jobsync_expired_total").increment(self.count as u64);
+        CprRedacted {
+            count: self.redactions,
+        }
+        .emit();
+    }
+}
+
+/// The broker session was lost; the supervisor reconnects.
+pub struct BrokerSessionLost;
+
+impl InternalEvent for BrokerSessionLost {
+    fn emit(self) {
+        metrics::counter!("jobsync_broker_reconnects_total").increment(1);
+    }
+}
+
+/// The depth of the dead-letter queue, read.
+pub struct DeadLettersCounted {
+    pub depth: u32,
+}
+
+impl InternalEvent for DeadLettersCounted {
+    fn emit(self) {
+        metrics::gauge!("jobsync_dead_letters").set(f64::from(self.depth));
+    }
+}
+
+/// HELP texts, and every series at zero so that dashboards and alerts see
+/// them before the first event. Runs once, when the recorder is installed.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "jobsync_messages_total",
+        "Inbound messages by queue and outcome (applied, stale, duplicate, rejected, retried)."
+    );
+    describe_histogram!(
+        "jobsync_apply_duration_seconds",
+        Unit::Seconds,
+        "Time to apply one batch in one transaction, database retries included."
+    );
+    describe_histogram!("jobsync_batch_size", Unit::Count, "Deliveries per batch.");
+    describe_gauge!(
+        "jobsync_outbox_pending",
+        "Notifications and events committed and not yet published."
+    );
+    describe_gauge!(
+        "jobsync_outbox_oldest_age_seconds",
+        Unit::Seconds,
+        "Age of the oldest unpublished outbox row (0 when empty)."
+    );
+    describe_counter!(
+        "jobsync_notifications_published_total",
+        "Notifications to units the relay published and the broker confirmed, by event."
+    );
+    describe_counter!(
+        "jobsync_events_published_total",
+        "Lifecycle events the relay published to the events exchange and the broker confirmed, by event."
+    );
+    describe_counter!(
+        "jobsync_expired_total",
+        "Orders expired because their mediation deadline passed."
+    );
+    describe_counter!(
+        "jobsync_cpr_redactions_total",
+        "CPR numbers replaced by [CPR] in outbound views, counted once committed."
+    );
+    describe_counter!(
+        "jobsync_broker_reconnects_total",
+        "Broker sessions lost and reconnected."
+    );
+    describe_gauge!(
+        "jobsync_build_info",
+        "Always 1; the version of the running jobsync in the label."
+    );
+    describe_counter!(
+        "jobsync_rejections_total",
+        "Inbound messages rejected to the dead letters, by error code."
+    );
+    describe_gauge!(
+        "jobsync_dead_letters",
+        "Messages in the dead-letter queue (read every 5 s)."
+    );
+    describe_histogram!(
+        "jobsync_end_to_end_lag_seconds",
+        Unit::Seconds,
+        "From the hub's `time` of a message to the broker's confirm of a notification or event it caused."
+    );
+
+    metrics::gauge!("jobsync_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    for event in Event::ALL {
+        metrics::counter!("jobsync_notifications_published_total", "event" => event.as_str())
+            .increment(0);
+    }
+    for event in Lifecycle::ALL {
+        metrics::counter!("jobsync_events_published_total", "event" => event.as_str()).increment(0);
+    }
+    for code in ErrorCode::ALL {
+        metrics::counter!("jobsync_rejections_total", "code" => code.as_str()).increment(0);
+    }
+    // Histograms show from start-up with empty buckets.
+    for name in [
+        "jobsync_apply_duration_seconds",
+        "jobsync_batch_size",
+        "jobsync_end_to_end_lag_seconds",
+    ] {
+        drop(metrics::histogram!(name));
+    }
+    metrics::counter!("jobsync_expired_total").increment(0);
+    metrics::counter!("jobsync_cpr_redactions_total").increment(0);
+    metrics::counter!("jobsync_broker_reconnects_total").increment(0);
+    metrics::gauge!("jobsync_dead_letters").set(0.0);
+    OutboxBacklog {
+        pending: 0,
+        oldest_age_s: 0.0,
+    }
+    .emit();
+}
+
+/// Every `jobsync_messages_total` series of `queue` at zero.
+pub fn register_queue(queue: &str) {
+    for outcome in OUTCOMES {
+        metrics::counter!("jobsync_messages_total", "queue" => queue.to_owned(), "outcome" => outcome)
+            .increment(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_is_the_end_of_the_routing_key() {
+        assert_eq!(
+            event_name("unit.jobcenter.15300.joborder.updated"),
+            "joborder.updated"
+        );
+        assert_eq!(
+            event_name("unit.shared.mediationlog.updated"),
+            "mediationlog.updated"
+        );
+        assert_eq!(event_name("joborder.handed-over"), "joborder.handed-over");
+        assert_eq!(event_name("joborder.expired"), "joborder.expired");
+        assert_eq!(event_name("something.else"), "something.else");
+    }
+
+    #[test]
+    fn every_outcome_label_is_registered() {
+        let rejection = Rejection::new(ErrorCode::TypeUnknown, "x");
+        for outcome in [
+            Outcome::Applied,
+            Outcome::Stale,
+            Outcome::Duplicate,
+            Outcome::Rejected(rejection.clone()),
+            Outcome::NotYet(rejection),
+        ] {
+            assert!(OUTCOMES.contains(&outcome.label()), "{outcome:?}");
+        }
+    }
+}
