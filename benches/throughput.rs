@@ -161,7 +161,7 @@ fn mb(kb: u64) -> f64 {
 fn new_order(topology: &jobsync::config::Topology, i: usize) -> (Uuid, Outgoing) {
     let id = Uuid::new_v4();
     let data = snapshot(id, i, "internal", &[] as &[&str]);
-    (id, hub_snapshot(topology, id, data))
+    (id, hub_snapshot(topology, data))
 }
 
 /// The broker's own figures.
@@ -606,7 +606,7 @@ fn ninety_four(
                     data["title"] = Value::from(format!("Lagermedarbejder {i}, version {version}"));
                     data["updated_at"] = Value::from("2026-11-22T10:00:00Z");
                 }
-                hub_snapshot(t, id, data)
+                hub_snapshot(t, data)
             })
             .collect()
     };

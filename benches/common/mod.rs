@@ -16,8 +16,12 @@ use jobsync::amqp::publisher::{cloudevent_properties, Outgoing, Publisher};
 use jobsync::config::{Settings, Topology};
 use lapin::types::FieldTable;
 use lapin::Channel;
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
+
+#[path = "../../tests/common/joborder.rs"]
+mod common_joborder;
+use common_joborder::{cloudevent, JobOrder};
 
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
@@ -60,50 +64,23 @@ pub fn describe_flags(extra: &[String]) -> String {
 }
 
 /// A new order of [`RESPONSIBLE`] shared under `scope` with the jobcentres
-/// `shared`. With one jobcentre it is about 1.7 KB, mostly the task text.
+/// `shared`. With one jobcentre its event is about 1.7 KB, as in earlier
+/// runs; the task text is the largest part.
 pub fn snapshot(id: Uuid, n: usize, scope: &str, shared: &[impl AsRef<str>]) -> Value {
-    let units: Vec<Value> = shared
-        .iter()
-        .map(|code| json!({"type": "jobcenter", "code": code.as_ref()}))
-        .collect();
-    json!({
-        "job_order_id": id.to_string(),
-        "version": 1,
-        "request_id": format!("ANM-{n}"),
-        "origin": "unit",
-        "changed_by": {"kind": "unit", "unit": {"type": "jobcenter", "code": RESPONSIBLE}},
-        "title": format!("Lagermedarbejder {n}"),
-        "occupation": {"name": "Lagermedarbejder", "alias": null, "code": "932920"},
-        "employer": {"cvr": "10150817", "p_number": "1003456789", "name": "Brøndby Lager ApS"},
-        "contact": {"name": "Søren Østergård", "email": "soeren@brondbylager.dk", "phone": "43212345"},
-        "responsible_unit": {"type": "jobcenter", "code": RESPONSIBLE},
-        "coordinator": {"id": "c-17", "name": "Åse Nørgaard"},
-        "coordinator_allowed": true,
-        "descriptions": {
-            "tasks": "Pluk og pak på nathold. ".repeat(20),
-            "qualifications_and_pay": "Truckcertifikat. Løn efter overenskomst.",
-            "working_hours": "37 timer, nat"
-        },
-        "continuous": false,
-        "positions": 3,
-        "expected_start": "2027-01-04",
-        "mediation_deadline": "2026-12-18",
-        "status": "open",
-        "sharing": {"scope": scope, "units": units},
-        "created_at": "2026-11-20T08:00:00Z",
-        "updated_at": "2026-11-22T09:00:00Z"
-    })
+    JobOrder::new(id)
+        .request_id(format!("ANM-{n}"))
+        .title(format!("Lagermedarbejder {n}"))
+        .responsible(RESPONSIBLE)
+        .task_text("Pluk og pak på nathold. ".repeat(16))
+        .shared(scope, shared)
+        .build()
 }
 
-/// The hub's CloudEvent of snapshot `data` of order `order`, with a fresh id,
-/// as a message to the hub exchange of `topology`.
-pub fn hub_snapshot(topology: &Topology, order: Uuid, data: Value) -> Outgoing {
+/// The hub's CloudEvent of snapshot `data`, with a fresh id, as a message to
+/// the hub exchange of `topology`.
+pub fn hub_snapshot(topology: &Topology, data: Value) -> Outgoing {
     let message_id = Uuid::new_v4().to_string();
-    let body = json!({
-        "specversion": "1.0", "id": message_id, "source": "/dfdg",
-        "type": "dk.dfdg.joborder.snapshot", "subject": order.to_string(),
-        "datacontenttype": "application/json", "data": data
-    });
+    let body = cloudevent("dk.dfdg.joborder.snapshot", &message_id, &data);
     Outgoing {
         exchange: topology.hub_exchange.clone(),
         routing_key: "joborder.snapshot".into(),
@@ -300,10 +277,7 @@ impl BenchEnv {
     ) -> f64 {
         let publisher = Publisher::open(conn).await.unwrap();
         let messages: Vec<Outgoing> = (0..n)
-            .map(|i| {
-                let order = Uuid::new_v4();
-                hub_snapshot(self.topology(), order, data(order, i))
-            })
+            .map(|i| hub_snapshot(self.topology(), data(Uuid::new_v4(), i)))
             .collect();
         let bytes: usize = messages.iter().map(|m| m.body.len()).sum();
         println!(

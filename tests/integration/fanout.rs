@@ -26,14 +26,6 @@ fn twenty_six_jobcentres() -> Vec<String> {
     .collect()
 }
 
-fn shared_with(codes: &[String]) -> Value {
-    let units: Vec<Value> = codes
-        .iter()
-        .map(|c| json!({"type": "jobcenter", "code": c}))
-        .collect();
-    json!({"scope": "selected", "units": units})
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_shared_with_26_jobcentres_reaches_each_once_with_its_view_and_no_one_else() {
     let mut env = TestEnv::new().await;
@@ -48,8 +40,7 @@ async fn an_order_shared_with_26_jobcentres_reaches_each_once_with_its_view_and_
     env.start_worker();
 
     let id = Uuid::new_v4();
-    let mut order = snapshot(id, 1);
-    order["sharing"] = shared_with(&codes);
+    let order = JobOrder::new(id).shared("selected", &codes).build();
     env.publish(&[event(&order)]).await;
 
     let mine = responsible.take(1, T).await;

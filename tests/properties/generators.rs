@@ -480,6 +480,7 @@ pub(crate) fn envelope_parts() -> BoxedStrategy<EnvelopeParts> {
         .boxed()
 }
 
+/// The hub's CloudEvent around `data`, its own parts varied by `parts`.
 pub(crate) fn envelope(kind: InboundType, data: Value, parts: EnvelopeParts) -> Message {
     let (id, time, content_type, subject_case, unknown, pretty) = parts;
     let order_id = data["job_order_id"].as_str().unwrap_or_default();
@@ -488,21 +489,16 @@ pub(crate) fn envelope(kind: InboundType, data: Value, parts: EnvelopeParts) -> 
         1 => order_id.to_uppercase(),
         _ => order_id.to_lowercase(),
     };
-    let mut m = object(json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": "/dfdg",
-        "type": kind.as_str(),
-        "subject": subject,
-    }));
+    let mut m = object(cloudevent(kind.as_str(), &id, &data));
+    m.insert("subject".into(), subject.into());
+    m.remove("time");
     put(&mut m, "time", time);
-    if content_type {
-        m.insert("datacontenttype".into(), "application/json".into());
+    if !content_type {
+        m.remove("datacontenttype");
     }
     if unknown {
         m.insert("x_unknown".into(), UNKNOWN.into());
     }
-    m.insert("data".into(), data);
     Message {
         event: Value::Object(m),
         pretty,

@@ -29,6 +29,8 @@ use jobsync::domain::views::{
 };
 
 mod checks;
+#[path = "../common/joborder.rs"]
+mod common_joborder;
 mod contract;
 mod cpr;
 mod generators;
@@ -38,6 +40,7 @@ mod views;
 
 #[allow(unused_imports)]
 use checks::*;
+use common_joborder::cloudevent;
 #[allow(unused_imports)]
 use contract::*;
 #[allow(unused_imports)]

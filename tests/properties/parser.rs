@@ -55,15 +55,12 @@ pub(crate) fn arbitrary_event() -> BoxedStrategy<Vec<u8>> {
             let data: Map<String, Value> =
                 fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
             let subject = data.get("job_order_id").cloned().unwrap_or(id);
-            serde_json::to_vec(&json!({
-                "specversion": "1.0",
-                "id": "m-1",
-                "source": "/dfdg",
-                "type": kind,
-                "subject": subject,
-                "data": data,
-            }))
-            .unwrap()
+            // The required attributes only, with any subject.
+            let mut event = object(cloudevent(kind, "m-1", &Value::Object(data)));
+            event.insert("subject".into(), subject);
+            event.remove("time");
+            event.remove("datacontenttype");
+            serde_json::to_vec(&event).unwrap()
         })
         .boxed()
 }

@@ -1,4 +1,5 @@
-//! The hub's messages as tests build them: CloudEvents around job order snapshots and mediation logs.
+//! The hub's messages as tests build them: CloudEvents around job order
+//! snapshots and mediation logs, through `tests/common/joborder.rs`.
 
 use super::*;
 
@@ -22,54 +23,11 @@ pub fn log_event_with_id(id: &str, data: &Value) -> Value {
     cloudevent("dk.dfdg.mediationlog.snapshot", id, data)
 }
 
-fn cloudevent(kind: &str, id: &str, data: &Value) -> Value {
-    json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": "/dfdg",
-        "type": kind,
-        "time": "2026-11-22T09:30:00Z",
-        "subject": data["job_order_id"],
-        "datacontenttype": "application/json",
-        "data": data,
-    })
-}
-
-/// A valid job order snapshot: Brøndby's jobcentre, shared with two
-/// neighbours, every optional field filled.
+/// Version `version` of order `id` as [`JobOrder`] makes it by default:
+/// Brøndby's jobcentre, shared with two neighbours, every optional field
+/// filled.
 pub fn snapshot(id: Uuid, version: u64) -> Value {
-    json!({
-        "job_order_id": id.to_string(),
-        "version": version,
-        "request_id": "ANM-2026-0042",
-        "origin": "unit",
-        "changed_by": {"kind": "unit", "unit": {"type": "jobcenter", "code": "15300"}},
-        "title": format!("Lagermedarbejder v{version}"),
-        "occupation": {"name": "Lagermedarbejder", "alias": "Lagerarbejder", "code": "932920"},
-        "employer": {"cvr": "10150817", "p_number": "1003456789", "name": "Brøndby Lager ApS", "conflict_affected": false},
-        "contact": {"name": "Søren Østergård", "email": "soeren@brondbylager.dk", "phone": "+4543212345"},
-        "responsible_unit": {"type": "jobcenter", "code": "15300"},
-        "coordinator": {"id": "c-17", "name": "Åse Nørgaard"},
-        "coordinator_allowed": true,
-        "descriptions": {
-            "tasks": "Pluk og pak på nathold.",
-            "qualifications_and_pay": "Truckcertifikat. Løn efter overenskomst.",
-            "working_hours": "37 timer, nat"
-        },
-        "continuous": false,
-        "positions": 3,
-        "expected_start": "2027-01-04",
-        "mediation_deadline": "2026-12-18",
-        "status": "open",
-        "status_reason": null,
-        "status_comment": null,
-        "sharing": {"scope": "neighbours", "units": [
-            {"type": "jobcenter", "code": "16700"},
-            {"type": "jobcenter", "code": "18300"}
-        ]},
-        "created_at": "2026-11-20T08:00:00Z",
-        "updated_at": format!("2026-11-22T09:{:02}:00Z", version % 60)
-    })
+    JobOrder::new(id).version(version).build()
 }
 
 /// A mediation log snapshot of order `order` at `version`.

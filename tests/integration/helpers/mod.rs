@@ -21,6 +21,8 @@ pub const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 
 mod builders;
 mod clock;
+#[path = "../../common/joborder.rs"]
+mod common_joborder;
 mod env;
 mod http;
 mod postgres;
@@ -31,6 +33,8 @@ mod subscription;
 pub use builders::*;
 #[allow(unused_imports)]
 pub use clock::*;
+#[allow(unused_imports)]
+pub use common_joborder::*;
 // Not every test binary that includes these uses every helper.
 #[allow(unused_imports)]
 pub use env::*;

@@ -18,7 +18,7 @@ use lapin::types::FieldTable;
 use lapin::BasicProperties;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::helpers::*;

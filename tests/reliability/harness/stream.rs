@@ -244,23 +244,19 @@ pub(super) fn message(
 /// The snapshot of `version` of order `id`: every version changes the title
 /// (so every unit that sees it has a new view) and the sharing.
 pub(super) fn order_event(id: Uuid, version: i64, v: &OrderVersion) -> Value {
-    let mut data = snapshot(id, version as u64);
-    data["title"] = v.title.clone().into();
-    data["responsible_unit"] = json!({"type": "jobcenter", "code": v.responsible});
-    data["changed_by"] = by_unit("jobcenter", v.responsible);
-    // No deadline: expiry is not what this stream is about.
-    data["mediation_deadline"] = Value::Null;
-    let units: Vec<Value> = v
-        .shared
-        .iter()
-        .map(|c| json!({"type": "jobcenter", "code": c}))
-        .collect();
-    data["sharing"] = if units.is_empty() {
-        json!({"scope": "internal", "units": []})
+    let scope = if v.shared.is_empty() {
+        "internal"
     } else {
-        json!({"scope": "selected", "units": units})
+        "selected"
     };
-    data
+    JobOrder::new(id)
+        .version(version as u64)
+        .title(&v.title)
+        .responsible(v.responsible)
+        // No deadline: expiry is not what this stream is about.
+        .no_deadline()
+        .shared(scope, &v.shared)
+        .build()
 }
 
 /// A log whose candidates the responsible unit put forward and approved.
