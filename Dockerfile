@@ -91,6 +91,7 @@ COPY --from=builder /out/jobsync /usr/local/bin/jobsync
 # Listen on all interfaces inside the container (the built-in default,
 # 127.0.0.1:8080, would be unreachable from outside it), and log JSON lines.
 ENV JOBSYNC_HTTP_ADDR=0.0.0.0:8080 \
+    JOBSYNC_API_ADDR=0.0.0.0:8081 \
     JOBSYNC_LOG_FORMAT=json
 
 # Numeric, so that runtimes enforcing runAsNonRoot can verify it.
@@ -99,6 +100,8 @@ WORKDIR /
 
 # /healthz, /readyz, /metrics
 EXPOSE 8080
+# the read API
+EXPOSE 8081
 
 # `jobsync run` stops cleanly on SIGTERM (Docker's default stop signal).
 ENTRYPOINT ["jobsync"]

@@ -147,12 +147,7 @@ pub fn remove_environment(amqp_url: &str, topology: &Topology, server_url: &str,
 
 /// Parses a unit written as in text: `jobcenter:15300`.
 pub fn parse_unit(text: &str) -> anyhow::Result<Unit> {
-    let Some((kind, code)) = text.split_once(':') else {
-        bail!(
-            "{text:?} is not a unit; write it as jobcenter:15300, akasse:1234 or workindenmark:1"
-        );
-    };
-    Unit::parse("unit", kind, code).map_err(|r| anyhow::anyhow!("{}", r.message))
+    Unit::from_text(text).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// `jobsync tail UNIT`: declares an exclusive, self-deleting queue bound to

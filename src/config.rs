@@ -36,6 +36,44 @@ pub enum Command {
     /// The rejected messages in the dead-letter queue: list, show, replay,
     /// delete.
     DeadLetters(DeadLettersArgs),
+    /// Tokens of the read API: create (printed once), list, revoke.
+    Tokens(TokensArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokensArgs {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(subcommand)]
+    pub action: TokensAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokensAction {
+    /// Make a token for UNIT and print it, alone on standard output. Only
+    /// its hash is kept: it cannot be shown again.
+    Create {
+        /// The unit it acts for, as `jobcenter:15300`, `akasse:1234` or
+        /// `workindenmark:1`.
+        unit: String,
+        /// What it is for (e.g. the system that uses it).
+        #[arg(long)]
+        name: Option<String>,
+        /// Days until it expires; without it, it never does.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        expires_days: Option<u32>,
+    },
+    /// Every token's id, unit, name and dates (never the token itself).
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: from now on it gets 401.
+    Revoke {
+        /// The token's id (from `create` or `list`).
+        id: uuid::Uuid,
+    },
 }
 
 /// The broker, for the commands that only talk to it.
@@ -189,6 +227,8 @@ pub struct Settings {
     pub batching: BatchSettings,
     #[command(flatten)]
     pub topology: Topology,
+    #[command(flatten)]
+    pub api: ApiSettings,
     /// Address of the operations endpoints (/healthz, /readyz, /metrics).
     #[arg(long, env = "JOBSYNC_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
@@ -216,6 +256,31 @@ pub struct Settings {
     /// as a duplicate by id (a stale or same version still is, by version).
     #[arg(long, env = "JOBSYNC_INBOX_RETENTION_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..))]
     pub inbox_retention_days: u32,
+}
+
+/// The read API (section 10).
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct ApiSettings {
+    /// Address of the read API (search, fetch, change feed); empty turns it
+    /// off.
+    #[arg(id = "api_addr", value_name = "ADDR", long = "api-addr", env = "JOBSYNC_API_ADDR", default_value = "127.0.0.1:8081", value_parser = parse_api_addr)]
+    pub addr: ApiAddr,
+    /// Requests a second each token may make (bursts of twice that).
+    #[arg(id = "api_rate_per_s", value_name = "N", long = "api-rate-per-s", env = "JOBSYNC_API_RATE_PER_S", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rate_per_s: u32,
+}
+
+/// Where the read API listens, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ApiAddr(pub Option<SocketAddr>);
+
+fn parse_api_addr(s: &str) -> Result<ApiAddr, String> {
+    if s.trim().is_empty() {
+        return Ok(ApiAddr(None));
+    }
+    s.parse().map(|a| ApiAddr(Some(a))).map_err(|e| {
+        format!("{e} (an address such as 127.0.0.1:8081, or empty to turn the API off)")
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

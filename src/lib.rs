@@ -6,6 +6,7 @@
 //! [`worker`] (consume, apply, dead-letter, acknowledge) over [`amqp`].
 
 pub mod amqp;
+pub mod api;
 pub mod commands;
 pub mod config;
 pub mod contract;
@@ -14,5 +15,6 @@ pub mod domain;
 pub mod ops;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
 pub mod trace;
 pub mod worker;

@@ -85,6 +85,9 @@ async fn command(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::DeadLetters(args) => dead_letters(&args.queue, args.action).await,
+        Command::Tokens(args) => {
+            tokio::task::spawn_blocking(move || tokens(&args.database.url, args.action)).await?
+        }
         Command::Tail(args) => {
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
@@ -121,6 +124,71 @@ async fn run(settings: config::Settings) -> anyhow::Result<()> {
             grace.as_secs()
         )),
     }
+}
+
+/// `jobsync tokens create|list|revoke`.
+fn tokens(database_url: &str, action: config::TokensAction) -> anyhow::Result<()> {
+    use config::TokensAction;
+    use jobsync::tokens;
+    let mut out = std::io::stdout().lock();
+    let now = chrono::Utc::now();
+    match action {
+        TokensAction::Create {
+            unit,
+            name,
+            expires_days,
+        } => {
+            let unit = jobsync::commands::parse_unit(&unit)?;
+            let (token, secret) =
+                tokens::create(database_url, &unit, name.as_deref(), expires_days, now)?;
+            // The secret alone on standard output, so a script can take it;
+            // what it is, on standard error.
+            writeln!(out, "{secret}")?;
+            let expires = token
+                .expires_at
+                .map_or("never".to_owned(), |e| e.to_rfc3339());
+            eprintln!(
+                "token {} for {unit} made (expires: {expires}); it is shown only now",
+                token.id
+            );
+        }
+        TokensAction::List { json } => {
+            let all = tokens::list(database_url)?;
+            if json {
+                for t in &all {
+                    writeln!(out, "{}", tokens::to_json(t))?;
+                }
+            } else {
+                writeln!(
+                    out,
+                    "{:<36}  {:<22}  {:<8}  {:<20}  {:<20}  NAME",
+                    "ID", "UNIT", "STATE", "CREATED", "EXPIRES"
+                )?;
+                let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                    t.map_or("-".to_owned(), |t| {
+                        t.format("%Y-%m-%d %H:%M:%S").to_string()
+                    })
+                };
+                for t in &all {
+                    writeln!(
+                        out,
+                        "{:<36}  {:<22}  {:<8}  {:<20}  {:<20}  {}",
+                        t.id,
+                        t.unit().to_string(),
+                        tokens::state(t, now),
+                        time(Some(t.created_at)),
+                        time(t.expires_at),
+                        t.name.as_deref().unwrap_or("")
+                    )?;
+                }
+            }
+        }
+        TokensAction::Revoke { id } => {
+            let t = tokens::revoke(database_url, id, now)?;
+            writeln!(out, "token {} for {} revoked", t.id, t.unit())?;
+        }
+    }
+    Ok(())
 }
 
 /// `jobsync dead-letters list|show|replay|delete`.

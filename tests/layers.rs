@@ -13,6 +13,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["contract", "domain", "trace", "config"]),
     ("amqp", &["contract", "config"]),
     ("telemetry", &["contract", "domain", "config"]),
+    (
+        "api",
+        &["contract", "domain", "store", "telemetry", "tokens"],
+    ),
 ];
 
 fn sources(dir: &Path) -> Vec<(String, String)> {

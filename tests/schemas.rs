@@ -94,3 +94,24 @@ fn every_valid_fixture_fits_the_envelope_schema() {
         }
     }
 }
+
+/// `schemas/openapi.json` is the description the read API serves
+/// (`GET /v1/openapi.json`), generated from the code. After a change of
+/// the API, `JOBSYNC_WRITE_OPENAPI=1 cargo test --test schemas` writes it
+/// anew.
+#[test]
+fn the_openapi_description_in_schemas_is_the_one_served() {
+    use utoipa::OpenApi as _;
+    let served = jobsync::api::ApiDoc::openapi().to_pretty_json().unwrap() + "\n";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/openapi.json");
+    if std::env::var_os("JOBSYNC_WRITE_OPENAPI").is_some() {
+        std::fs::write(&path, &served).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == served,
+        "schemas/openapi.json differs from what the API serves; run JOBSYNC_WRITE_OPENAPI=1 cargo test --test schemas"
+    );
+    let doc: Value = serde_json::from_str(&served).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+}

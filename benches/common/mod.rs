@@ -306,6 +306,8 @@ impl BenchEnv {
             .arg("run")
             .args(&self.args)
             .env("JOBSYNC_LOG_FORMAT", "json")
+            // No read API (an older binary ignores the variable).
+            .env("JOBSYNC_API_ADDR", "")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -61,7 +61,7 @@ impl<'a, D: Serialize> CloudEvent<'a, D> {
 }
 
 /// The `data` of a notification or a lifecycle event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Data {
     Order(Box<OrderView>),
@@ -102,7 +102,7 @@ pub fn write_content(writer: impl std::io::Write, data: &Data) -> serde_json::Re
 }
 
 /// `{"code": "15300", "type": "jobcenter"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UnitRef {
     pub code: String,
     #[serde(rename = "type")]
@@ -110,7 +110,7 @@ pub struct UnitRef {
 }
 
 /// Who made a version, or changed an entry's status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ChangedBy {
     Employer,
@@ -118,14 +118,14 @@ pub enum ChangedBy {
     System,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Occupation {
     pub alias: Option<String>,
     pub code: Option<String>,
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Employer {
     pub conflict_affected: bool,
     pub cvr: String,
@@ -133,27 +133,27 @@ pub struct Employer {
     pub p_number: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Contact {
     pub email: Option<String>,
     pub name: Option<String>,
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Coordinator {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Descriptions {
     pub qualifications_and_pay: Option<String>,
     pub tasks: String,
     pub working_hours: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Sharing {
     pub scope: String,
     pub units: Vec<UnitRef>,
@@ -161,7 +161,7 @@ pub struct Sharing {
 
 /// 5.2: the responsible unit's view of an order: the whole snapshot, and
 /// what jobsync adds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub changed_by: ChangedBy,
     pub contact: Option<Contact>,
@@ -194,26 +194,26 @@ pub struct OrderView {
 }
 
 /// The employer as a unit other than the responsible one sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SharedEmployer {
     pub cvr: String,
     pub name: String,
 }
 
 /// The descriptions a unit other than the responsible one sees.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SharedDescriptions {
     pub tasks: String,
 }
 
 /// The sharing a unit other than the responsible one sees: not with whom.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SharedSharing {
     pub scope: String,
 }
 
 /// 5.2: the view of any other unit that can see the order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SharedOrderView {
     pub continuous: bool,
     pub coordinator: Option<Coordinator>,
@@ -240,7 +240,7 @@ pub struct SharedOrderView {
 }
 
 /// One entry of a log view.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LogEntry {
     pub cv_active: bool,
     pub mediation_id: String,
@@ -259,7 +259,7 @@ pub struct LogEntry {
 
 /// 5.2: a unit's view of a mediation log, with the counts over the entries
 /// it shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LogView {
     pub awaiting_approval: i32,
     pub entries: Vec<LogEntry>,
@@ -271,7 +271,7 @@ pub struct LogView {
 }
 
 /// 5.1: the data of `joborder.revoked`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RevokedView {
     pub job_order_id: String,
     /// `unshared` or `handed_over`.
@@ -281,7 +281,7 @@ pub struct RevokedView {
 }
 
 /// 5.4: the data of a lifecycle event: ids, version, status and units only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LifecycleData {
     /// The unit that handed the order over (`joborder.handed-over` only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -295,6 +295,42 @@ pub struct LifecycleData {
     pub to: Option<UnitRef>,
     #[serde(skip_serializing_if = "volatile")]
     pub version: u64,
+}
+
+/// One item of the change feed (contract 10): shaped as the notification
+/// the unit would get now.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FeedItem {
+    /// `dk.jobsync.joborder.updated`, `dk.jobsync.joborder.revoked` or
+    /// `dk.jobsync.mediationlog.updated`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The job order id.
+    pub subject: String,
+    /// The unit, as `jobcenter:15300`.
+    pub unit: String,
+    /// The hub version the view reflects.
+    pub joborderversion: u64,
+    pub data: Data,
+}
+
+impl FeedItem {
+    pub fn new(event: &str, job_order_id: uuid::Uuid, unit: &str, data: Data) -> Self {
+        let joborderversion = match &data {
+            Data::Order(v) => v.version,
+            Data::SharedOrder(v) => v.version,
+            Data::Log(v) => v.version,
+            Data::Revoked(v) => v.version,
+            Data::Lifecycle(v) => v.version,
+        };
+        FeedItem {
+            kind: format!("dk.jobsync.{event}"),
+            subject: job_order_id.to_string(),
+            unit: unit.to_owned(),
+            joborderversion,
+            data,
+        }
+    }
 }
 
 mod from_wire {

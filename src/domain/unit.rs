@@ -124,6 +124,17 @@ impl Unit {
         &self.code
     }
 
+    /// A unit written as in text (`jobcenter:15300`), checked as the
+    /// contract checks units.
+    pub fn from_text(text: &str) -> Result<Unit, String> {
+        let Some((kind, code)) = text.split_once(':') else {
+            return Err(format!(
+                "{text:?} is not a unit; write it as jobcenter:15300, akasse:1234 or workindenmark:1"
+            ));
+        };
+        Unit::parse("unit", kind, code).map_err(|r| r.message)
+    }
+
     /// For a jobcentre, the name of its municipality (for logs and `tail`).
     pub fn municipality_name(&self) -> Option<&'static str> {
         match self.kind {

@@ -16,6 +16,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use uuid::Uuid;
 
+use super::feed;
 use super::locks::lock_orders;
 use super::outbox::{self, Effects, Pending};
 use super::schema::processed_messages;
@@ -98,6 +99,7 @@ fn apply_in_transaction(
         mediation::apply(conn, messages, &logs, &mut outcomes, &mut effects)?;
     }
     let redactions = effects.redactions;
+    let changes = effects.changes;
     let outbox = outbox::insert(conn, effects.outbox)?;
     for (i, _) in repeats {
         outcomes[i] = Some(Outcome::Duplicate);
@@ -128,6 +130,8 @@ fn apply_in_transaction(
         });
         inbox.query(&INSERT).execute(conn)?;
     }
+    // Last: it holds the feed lock to commit.
+    feed::record(conn, &changes)?;
     Ok(BatchResult {
         outcomes,
         outbox,

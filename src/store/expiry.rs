@@ -18,6 +18,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt};
 use uuid::Uuid;
 
+use super::feed;
 use super::locks::lock_key;
 use super::outbox::{self, Effects};
 use super::schema::job_orders;
@@ -63,6 +64,8 @@ pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Qu
         views::save_order_hashes(conn, &plan.order_hashes)?;
         // The relay finds these rows in the outbox.
         outbox::insert(conn, effects.outbox)?;
+        // Last: it holds the feed lock to commit.
+        feed::record(conn, &effects.changes)?;
         Ok(Expired {
             orders: plan.expired.len(),
             redactions: effects.redactions,

@@ -111,6 +111,7 @@ struct FormerUnitRow<'a> {
     role: &'static str,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
+    version: Option<i64>,
 }
 
 /// Records former units, keeping the first time each gained and the latest
@@ -126,6 +127,7 @@ fn record_former_units(conn: &mut PgConnection, former: &[FormerUnit]) -> QueryR
             Some(kept) => {
                 kept.since = kept.since.min(r.since);
                 kept.until = kept.until.max(r.until);
+                kept.version = kept.version.max(Some(r.version));
             }
             None => {
                 latest.insert(
@@ -137,6 +139,7 @@ fn record_former_units(conn: &mut PgConnection, former: &[FormerUnit]) -> QueryR
                         role: r.role.as_str(),
                         since: r.since,
                         until: r.until,
+                        version: Some(r.version),
                     },
                 );
             }
@@ -154,6 +157,11 @@ fn record_former_units(conn: &mut PgConnection, former: &[FormerUnit]) -> QueryR
                 )),
                 f::until.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
                     "GREATEST(job_order_former_units.until, excluded.until)",
+                )),
+                f::version.eq(diesel::dsl::sql::<
+                    diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+                >(
+                    "GREATEST(job_order_former_units.version, excluded.version)",
                 )),
             ))
             .execute(conn)?;
@@ -291,6 +299,12 @@ columns! {
         responsible_view_hash: &'a [u8] => Bytea,
         shared_view_hash: &'a [u8] => Bytea,
         responsible_since: DateTime<Utc> => Timestamptz,
+        // The search text (not stored as such: the upsert makes the
+        // `search` vector of it).
+        search_title: String => Text,
+        search_occupation: String => Text,
+        search_employer: String => Text,
+        search_tasks: String => Text,
     }
 }
 
@@ -302,6 +316,7 @@ impl<'a> JobOrderRow<'a> {
             _ => None,
         };
         let contact = o.contact.as_ref();
+        let search = crate::domain::read::search_text(&o.wire);
         JobOrderRow {
             id: o.id,
             version: o.version,
@@ -349,23 +364,34 @@ impl<'a> JobOrderRow<'a> {
             responsible_view_hash: &f.responsible_view_hash,
             shared_view_hash: &f.shared_view_hash,
             responsible_since: applied.timeline.responsible_since,
+            search_title: search.title,
+            search_occupation: search.occupation,
+            search_employer: search.employer,
+            search_tasks: search.tasks,
         }
     }
 }
 
 /// The upsert of `JobOrderColumns`: the `WHERE` on the update is the
 /// version guard, so an older version can never overwrite a newer one even
-/// outside the lock.
+/// outside the lock. The last four columns are the search text, which goes
+/// into the `search` vector (Danish stemming) in the same statement.
 static UPSERT_SQL: LazyLock<String> = LazyLock::new(|| {
     let names = JobOrderColumns::NAMES;
-    insert_sql(
-        "job_orders",
-        names,
-        &format!(
-            "ON CONFLICT (id) DO UPDATE SET {}, applied_at = now() \
-             WHERE job_orders.version < excluded.version",
-            set_excluded(names, "id")
-        ),
+    let (stored, text) = names.split_at(names.len() - 4);
+    let params: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+    let selected: Vec<String> = stored.iter().map(|c| format!("u.{c}")).collect();
+    let text: Vec<String> = text.iter().map(|c| format!("u.{c}")).collect();
+    format!(
+        "INSERT INTO job_orders ({}, search) SELECT {}, {} FROM unnest({}) AS u({}) \
+         ON CONFLICT (id) DO UPDATE SET {}, search = excluded.search, applied_at = now() \
+         WHERE job_orders.version < excluded.version",
+        stored.join(", "),
+        selected.join(", "),
+        super::read::search_vector_sql(&text[0], &text[1], &text[2], &text[3]),
+        params.join(", "),
+        names.join(", "),
+        set_excluded(stored, "id")
     )
 });
 

@@ -3,11 +3,14 @@
 mod apply;
 pub mod db;
 pub mod expiry;
+pub mod feed;
 mod joborders;
 mod locks;
 mod mediation;
 pub mod outbox;
+pub mod read;
 pub mod schema;
+pub mod tokens;
 mod unnest;
 mod views;
 

@@ -332,6 +332,8 @@ pub(super) struct Effects {
     pub composer: Composer,
     pub outbox: Vec<OutboxRow>,
     pub redactions: usize,
+    /// The views changed, for the change feed.
+    pub changes: super::feed::Changes,
     /// The trace of each order's expiry: its notifications and its event
     /// are one trace.
     expiry_traces: HashMap<Uuid, TraceContext>,
@@ -343,6 +345,7 @@ impl Effects {
             composer: Composer::new(now),
             outbox: Vec::new(),
             redactions: 0,
+            changes: super::feed::Changes::default(),
             expiry_traces: HashMap::new(),
         }
     }
@@ -416,6 +419,7 @@ impl Effects {
         order_version: i64,
         notifications: &[Notification],
     ) {
+        self.changes.add(job_order_id, notifications);
         for n in notifications {
             self.redactions += n.view.redactions;
             let mut row =

@@ -70,6 +70,7 @@ diesel::table! {
         role -> Text,
         until -> Timestamptz,
         since -> Timestamptz,
+        version -> Nullable<Int8>,
     }
 }
 
@@ -156,6 +157,30 @@ diesel::table! {
         changed_by_unit_code -> Nullable<Text>,
         message_id -> Text,
         recorded_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Uuid,
+        token_hash -> Bytea,
+        unit_type -> Text,
+        unit_code -> Text,
+        name -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    api_log_reads (id) {
+        id -> Int8,
+        token_id -> Uuid,
+        unit_type -> Text,
+        unit_code -> Text,
+        job_order_id -> Uuid,
+        read_at -> Timestamptz,
     }
 }
 

@@ -219,6 +219,35 @@ impl InternalEvent for DeadLettersCounted {
     }
 }
 
+/// A request to the read API, answered.
+pub struct ApiRequest<'a> {
+    /// The route's template (`/v1/joborders/{id}`), or `unmatched`.
+    pub route: &'a str,
+    pub status: u16,
+    pub elapsed: Duration,
+}
+
+impl InternalEvent for ApiRequest<'_> {
+    fn emit(self) {
+        // Never the query string or a header: they may hold a token or
+        // what someone searched for.
+        tracing::debug!(
+            http.route = self.route,
+            http.status = self.status,
+            elapsed_ms = self.elapsed.as_secs_f64() * 1e3,
+            "read API request"
+        );
+        metrics::counter!(
+            "jobsync_api_requests_total",
+            "route" => self.route.to_owned(),
+            "status" => self.status.to_string()
+        )
+        .increment(1);
+        metrics::histogram!("jobsync_api_request_duration_seconds", "route" => self.route.to_owned())
+            .record(self.elapsed.as_secs_f64());
+    }
+}
+
 /// HELP texts, and every series at zero so that dashboards and alerts see
 /// them before the first event. Runs once, when the recorder is installed.
 pub fn describe() {
@@ -278,6 +307,16 @@ pub fn describe() {
         "jobsync_end_to_end_lag_seconds",
         Unit::Seconds,
         "From the hub's `time` of a message to the broker's confirm of a notification or event it caused."
+    );
+
+    describe_counter!(
+        "jobsync_api_requests_total",
+        "Read API requests answered, by route and status."
+    );
+    describe_histogram!(
+        "jobsync_api_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a read API request, by route."
     );
 
     metrics::gauge!("jobsync_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);

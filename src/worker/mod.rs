@@ -58,6 +58,20 @@ pub async fn run_with_clock(
     ));
     let pool = prepare_database(&settings, &shutdown).await?;
     let Some(pool) = pool else { return Ok(()) };
+    // The read API, once the tables are there; it has a pool of its own.
+    let api = match settings.api.addr.0 {
+        Some(addr) => {
+            let listener = crate::api::listen(addr).await?;
+            let api_pool = store::db::pool(&settings.database.url, crate::api::POOL_SIZE)?;
+            let api = crate::api::Api::new(api_pool, settings.api.rate_per_s);
+            Some(tokio::spawn(crate::api::serve(
+                listener,
+                api,
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
     let scheduler = tokio::spawn(scheduler::run(
         settings.clone(),
         pool.clone(),
@@ -68,6 +82,9 @@ pub async fn run_with_clock(
     shutdown.cancel();
     let _ = scheduler.await;
     let _ = endpoints.await;
+    if let Some(api) = api {
+        let _ = api.await;
+    }
     result
 }
 

@@ -22,6 +22,7 @@ pub fn jobsync(env: &TestEnv, args: &[&str]) -> Command {
         .env("JOBSYNC_DATABASE_URL", env.db_url())
         .env("JOBSYNC_AMQP_URL", AMQP_URL)
         .env("JOBSYNC_HTTP_ADDR", "127.0.0.1:0")
+        .env("JOBSYNC_API_ADDR", "")
         .envs(env.settings.topology.as_envs())
         .env("JOBSYNC_LOG_FORMAT", "json");
     cmd
@@ -210,7 +211,7 @@ fn a_bad_setting_stops_start_up_naming_it_once() {
 
 /// Stops a `jobsync run` started with its standard error piped, as SIGTERM
 /// does, and returns what it logged.
-async fn terminate_and_read_log(mut worker: std::process::Child) -> String {
+pub(crate) async fn terminate_and_read_log(mut worker: std::process::Child) -> String {
     Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
         .status()

@@ -1,6 +1,7 @@
 //! Integration tests against a real RabbitMQ and a real PostgreSQL (start them
 //! with `scripts/services`). One file per contract section.
 
+mod api;
 mod cli;
 #[path = "../common/fixtures.rs"]
 mod common_fixtures;

@@ -166,6 +166,7 @@ pub fn plan<'a>(
                                 role: FormerRole::Shared,
                                 since,
                                 until: o.updated_at,
+                                version: o.version,
                             });
                         }
                     }
@@ -176,6 +177,7 @@ pub fn plan<'a>(
                             role: FormerRole::Responsible,
                             since: c.timeline.responsible_since,
                             until: o.updated_at,
+                            version: o.version,
                         });
                     }
                     // Who is told what.

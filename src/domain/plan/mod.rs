@@ -57,6 +57,8 @@ pub struct FormerUnit {
     pub role: crate::domain::mediationlog::FormerRole,
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
+    /// The version that took it away.
+    pub version: i64,
 }
 
 /// What the responsible unit's order view is made of, for an order whose

@@ -75,6 +75,8 @@ impl TestEnv {
         args.extend(["--database-url".into(), db_url]);
         args.extend(["--batch-wait-ms".into(), "20".into()]);
         args.extend(["--http-addr".into(), "127.0.0.1:0".into()]);
+        // The read API off unless a test turns it on (on a port of its own).
+        args.extend(["--api-addr".into(), String::new()]);
         for (flag, name) in names {
             args.extend([flag.to_owned(), format!("{prefix}.{name}")]);
         }

@@ -19,6 +19,7 @@ use uuid::Uuid;
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 
+mod api;
 mod builders;
 mod clock;
 #[path = "../../common/joborder.rs"]
@@ -29,6 +30,8 @@ mod postgres;
 mod stored;
 mod subscription;
 
+#[allow(unused_imports)]
+pub use api::*;
 #[allow(unused_imports)]
 pub use builders::*;
 #[allow(unused_imports)]

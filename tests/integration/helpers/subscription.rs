@@ -134,6 +134,22 @@ impl Subscription {
         out
     }
 
+    /// Takes every message until none arrives for `quiet`.
+    pub async fn take_all(&self, quiet: Duration) -> Vec<Received> {
+        let mut out = Vec::new();
+        let mut last = tokio::time::Instant::now();
+        while last.elapsed() < quiet {
+            match self.next().await {
+                Some(r) => {
+                    out.push(r);
+                    last = tokio::time::Instant::now();
+                }
+                None => tokio::time::sleep(Duration::from_millis(25)).await,
+            }
+        }
+        out
+    }
+
     /// Asserts nothing arrives within `wait`.
     pub async fn assert_quiet(&self, wait: Duration) {
         tokio::time::sleep(wait).await;

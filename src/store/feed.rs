@@ -1,0 +1,161 @@
+//! The change feed's storage (contract 10, `GET /v1/changes`): per unit,
+//! order and kind of view, the position of the last change of that view for
+//! that unit (`unit_changes`). A change moves the row to the end of its
+//! unit's feed, so the feed is compacted by construction, and a page is a
+//! range scan of `unit_changes_feed` whatever the number of orders stored.
+//! An order shared with 94 jobcentres that changes writes 94 rows, one per
+//! unit told.
+
+use std::collections::BTreeSet;
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Text};
+use uuid::Uuid;
+
+use crate::domain::fanout::{Event, Notification};
+use crate::domain::unit::Unit;
+
+/// Which view of an order changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Order,
+    Log,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Order => "order",
+            Kind::Log => "log",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "order" => Some(Kind::Order),
+            "log" => Some(Kind::Log),
+            _ => None,
+        }
+    }
+
+    /// The view a notification event is about.
+    fn of(event: Event) -> Kind {
+        match event {
+            Event::JobOrderUpdated | Event::JobOrderRevoked | Event::JobOrderExpired => Kind::Order,
+            Event::MediationLogUpdated => Kind::Log,
+        }
+    }
+}
+
+/// The views a transaction changed: every unit it tells something.
+#[derive(Debug, Default)]
+pub struct Changes(BTreeSet<(Unit, Uuid, Kind)>);
+
+impl Changes {
+    /// Adds the units `notifications` about order `id` go to.
+    pub fn add(&mut self, id: Uuid, notifications: &[Notification]) {
+        for n in notifications {
+            for unit in &n.recipients {
+                self.0.insert((unit.clone(), id, Kind::of(n.event)));
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The lock that hands out feed positions (the two-key advisory lock space,
+/// apart from the orders' one-key locks).
+const FEED_LOCK: (i32, i32) = (0x6a6f_6273, 0x6665);
+
+/// Moves each changed view to the end of its unit's feed. Takes the feed
+/// lock, held to commit, so call it last in a transaction: positions are
+/// then handed out in commit order, and a reader that sees position P sees
+/// every change before it (a feed read never skips a change that commits
+/// later with a lower position).
+pub(super) fn record(conn: &mut PgConnection, changes: &Changes) -> QueryResult<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let (mut types, mut codes, mut ids, mut kinds) = (vec![], vec![], vec![], vec![]);
+    for (unit, id, kind) in &changes.0 {
+        types.push(unit.kind().as_str());
+        codes.push(unit.code());
+        ids.push(*id);
+        kinds.push(kind.as_str());
+    }
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind::<diesel::sql_types::Integer, _>(FEED_LOCK.0)
+        .bind::<diesel::sql_types::Integer, _>(FEED_LOCK.1)
+        .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO unit_changes (unit_type, unit_code, job_order_id, kind, position) \
+         SELECT t, c, id, k, nextval('unit_changes_position') \
+           FROM unnest($1, $2, $3, $4) AS u(t, c, id, k) \
+         ON CONFLICT (unit_type, unit_code, job_order_id, kind) \
+         DO UPDATE SET position = excluded.position",
+    )
+    .bind::<Array<Text>, _>(&types)
+    .bind::<Array<Text>, _>(&codes)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+    .bind::<Array<Text>, _>(&kinds)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// One entry of a unit's feed.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Entry {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub job_order_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = BigInt)]
+    pub position: i64,
+}
+
+/// A page of a unit's feed: a range of `unit_changes_feed`.
+const PAGE: &str = "SELECT job_order_id, kind, position FROM unit_changes \
+     WHERE unit_type = $1 AND unit_code = $2 AND position > $3 \
+     ORDER BY position LIMIT $4";
+
+/// The first `limit` entries of `unit`'s feed after `after`, in position
+/// (commit) order.
+pub fn page(
+    conn: &mut PgConnection,
+    unit: &Unit,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<Entry>> {
+    diesel::sql_query(PAGE)
+        .bind::<Text, _>(unit.kind().as_str())
+        .bind::<Text, _>(unit.code())
+        .bind::<BigInt, _>(after)
+        .bind::<BigInt, _>(limit)
+        .load(conn)
+}
+
+/// `EXPLAIN (ANALYZE, FORMAT JSON)` of [`page`], for tests and benchmarks
+/// to show what a page reads.
+pub fn explain_page(
+    conn: &mut PgConnection,
+    unit: &Unit,
+    after: i64,
+    limit: i64,
+) -> QueryResult<serde_json::Value> {
+    #[derive(QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+        plan: String,
+    }
+    let plan: Plan = diesel::sql_query(format!("EXPLAIN (ANALYZE, FORMAT JSON) {PAGE}"))
+        .bind::<Text, _>(unit.kind().as_str())
+        .bind::<Text, _>(unit.code())
+        .bind::<BigInt, _>(after)
+        .bind::<BigInt, _>(limit)
+        .get_result(conn)?;
+    Ok(serde_json::from_str(&plan.plan).expect("EXPLAIN FORMAT JSON is JSON"))
+}
