@@ -54,7 +54,7 @@ pub async fn feed(
     let limit = limit(&params, DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = match params.get("after") {
         Some(c) => cursor::parse_feed(c).map_err(|e| Problem::bad_parameter("after", e))?,
-        None => 0,
+        None => feed::Cursor::default(),
     };
     let unit = caller.unit.clone();
     let token = caller.token.clone();
@@ -77,9 +77,9 @@ fn page(
     c: &mut diesel::PgConnection,
     unit: &Unit,
     token: &Token,
-    after: i64,
+    after: feed::Cursor,
     limit: i64,
-) -> diesel::QueryResult<(Vec<FeedItem>, Option<i64>)> {
+) -> diesel::QueryResult<(Vec<FeedItem>, Option<feed::Cursor>)> {
     let entries = feed::page(c, unit, after, limit)?;
     let ids: Vec<Uuid> = entries.iter().map(|e| e.job_order_id).collect();
     let log_ids: Vec<Uuid> = entries
@@ -129,5 +129,5 @@ fn page(
         }
     }
     crate::store::tokens::audit_log_reads(c, token, &logs_read, Utc::now())?;
-    Ok((items, entries.last().map(|e| e.position)))
+    Ok((items, entries.last().map(feed::Entry::cursor)))
 }

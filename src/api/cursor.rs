@@ -6,6 +6,7 @@ use base64::Engine as _;
 use chrono::DateTime;
 use uuid::Uuid;
 
+use crate::store::feed::Cursor;
 use crate::store::read::Position;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -52,18 +53,22 @@ pub fn parse_search(cursor: &str, fingerprint: u64) -> Result<Position, &'static
     }
 }
 
-/// The cursor after feed position `position`.
-pub fn feed(position: i64) -> String {
-    B64.encode(format!("c1:{position}"))
+/// The cursor of a place in the change feed.
+pub fn feed(at: Cursor) -> String {
+    B64.encode(format!("c1:{}:{}", at.xid, at.position))
 }
 
-/// The feed position a cursor holds.
-pub fn parse_feed(cursor: &str) -> Result<i64, &'static str> {
-    decode(cursor)?
-        .strip_prefix("c1:")
-        .and_then(|p| p.parse::<i64>().ok())
-        .filter(|p| *p >= 0)
-        .ok_or("not a cursor of the change feed")
+/// The place in the change feed a cursor holds.
+pub fn parse_feed(cursor: &str) -> Result<Cursor, &'static str> {
+    let text = decode(cursor)?;
+    let mut parts = text.strip_prefix("c1:").unwrap_or("").split(':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(x), Some(p), None) => match (x.parse::<u64>(), p.parse::<i64>()) {
+            (Ok(xid), Ok(position)) if position >= 0 => Ok(Cursor { xid, position }),
+            _ => Err("not a cursor of the change feed"),
+        },
+        _ => Err("not a cursor of the change feed"),
+    }
 }
 
 fn decode(cursor: &str) -> Result<String, &'static str> {
@@ -92,9 +97,13 @@ mod tests {
             parse_search(&search(updated, 7), 8).is_err(),
             "another search"
         );
-        assert_eq!(parse_feed(&feed(42)), Ok(42));
+        let at = Cursor {
+            xid: 9_000_000_001,
+            position: 42,
+        };
+        assert_eq!(parse_feed(&feed(at)), Ok(at));
         assert!(parse_feed(&search(updated, 7)).is_err());
-        assert!(parse_search(&feed(42), 7).is_err());
+        assert!(parse_search(&feed(at), 7).is_err());
         assert!(parse_feed("!!").is_err());
     }
 }

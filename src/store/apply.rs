@@ -130,7 +130,6 @@ fn apply_in_transaction(
         });
         inbox.query(&INSERT).execute(conn)?;
     }
-    // Last: it holds the feed lock to commit.
     feed::record(conn, &changes)?;
     Ok(BatchResult {
         outcomes,

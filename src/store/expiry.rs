@@ -64,7 +64,6 @@ pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Qu
         views::save_order_hashes(conn, &plan.order_hashes)?;
         // The relay finds these rows in the outbox.
         outbox::insert(conn, effects.outbox)?;
-        // Last: it holds the feed lock to commit.
         feed::record(conn, &effects.changes)?;
         Ok(Expired {
             orders: plan.expired.len(),

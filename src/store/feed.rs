@@ -1,6 +1,6 @@
 //! The change feed's storage (contract 10, `GET /v1/changes`): per unit,
-//! order and kind of view, the position of the last change of that view for
-//! that unit (`unit_changes`). A change moves the row to the end of its
+//! order and kind of view, where the last change of that view for that unit
+//! stands (`unit_changes`: the writing transaction and a position). A change moves the row to the end of its
 //! unit's feed, so the feed is compacted by construction, and a page is a
 //! range scan of `unit_changes_feed` whatever the number of orders stored.
 //! An order shared with 94 jobcentres that changes writes 94 rows, one per
@@ -67,15 +67,10 @@ impl Changes {
     }
 }
 
-/// The lock that hands out feed positions (the two-key advisory lock space,
-/// apart from the orders' one-key locks).
-const FEED_LOCK: (i32, i32) = (0x6a6f_6273, 0x6665);
-
-/// Moves each changed view to the end of its unit's feed. Takes the feed
-/// lock, held to commit, so call it last in a transaction: positions are
-/// then handed out in commit order, and a reader that sees position P sees
-/// every change before it (a feed read never skips a change that commits
-/// later with a lower position).
+/// Moves each changed view to the end of its unit's feed: the row takes
+/// this transaction's id and a new position. Takes no lock: a reader
+/// returns a row only once every transaction older than it has finished
+/// ([`page`]), so rows never appear behind a reader's cursor.
 pub(super) fn record(conn: &mut PgConnection, changes: &Changes) -> QueryResult<()> {
     if changes.is_empty() {
         return Ok(());
@@ -87,16 +82,12 @@ pub(super) fn record(conn: &mut PgConnection, changes: &Changes) -> QueryResult<
         ids.push(*id);
         kinds.push(kind.as_str());
     }
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
-        .bind::<diesel::sql_types::Integer, _>(FEED_LOCK.0)
-        .bind::<diesel::sql_types::Integer, _>(FEED_LOCK.1)
-        .execute(conn)?;
     diesel::sql_query(
-        "INSERT INTO unit_changes (unit_type, unit_code, job_order_id, kind, position) \
-         SELECT t, c, id, k, nextval('unit_changes_position') \
+        "INSERT INTO unit_changes (unit_type, unit_code, job_order_id, kind, xid, position) \
+         SELECT t, c, id, k, pg_current_xact_id(), nextval('unit_changes_position') \
            FROM unnest($1, $2, $3, $4) AS u(t, c, id, k) \
          ON CONFLICT (unit_type, unit_code, job_order_id, kind) \
-         DO UPDATE SET position = excluded.position",
+         DO UPDATE SET xid = excluded.xid, position = excluded.position",
     )
     .bind::<Array<Text>, _>(&types)
     .bind::<Array<Text>, _>(&codes)
@@ -106,6 +97,14 @@ pub(super) fn record(conn: &mut PgConnection, changes: &Changes) -> QueryResult<
     Ok(())
 }
 
+/// Where a feed reader stands: after the row of transaction `xid` at
+/// `position` (both 0 at the start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cursor {
+    pub xid: u64,
+    pub position: i64,
+}
+
 /// One entry of a unit's feed.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct Entry {
@@ -113,27 +112,47 @@ pub struct Entry {
     pub job_order_id: Uuid,
     #[diesel(sql_type = Text)]
     pub kind: String,
+    #[diesel(sql_type = BigInt, column_name = "xid_number")]
+    pub xid: i64,
     #[diesel(sql_type = BigInt)]
     pub position: i64,
 }
 
-/// A page of a unit's feed: a range of `unit_changes_feed`.
-const PAGE: &str = "SELECT job_order_id, kind, position FROM unit_changes \
-     WHERE unit_type = $1 AND unit_code = $2 AND position > $3 \
-     ORDER BY position LIMIT $4";
+impl Entry {
+    /// The cursor just after this entry.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            xid: self.xid as u64,
+            position: self.position,
+        }
+    }
+}
 
-/// The first `limit` entries of `unit`'s feed after `after`, in position
-/// (commit) order.
+/// A page of a unit's feed: a range of `unit_changes_feed`, in (writing
+/// transaction, position) order, holding back the rows of transactions not
+/// older than every transaction still running. Such a row waits for the
+/// next read; any row written later belongs to a newer transaction, so it
+/// comes after the cursor. For two changes of one order, that order is
+/// commit order (the order's lock is taken before its transaction writes).
+const PAGE: &str =
+    "SELECT job_order_id, kind, xid::text::bigint AS xid_number, position FROM unit_changes \
+     WHERE unit_type = $1 AND unit_code = $2 \
+       AND (xid, position) > ($3::text::xid8, $4) \
+       AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
+     ORDER BY xid, position LIMIT $5";
+
+/// The first `limit` entries of `unit`'s feed after `after`.
 pub fn page(
     conn: &mut PgConnection,
     unit: &Unit,
-    after: i64,
+    after: Cursor,
     limit: i64,
 ) -> QueryResult<Vec<Entry>> {
     diesel::sql_query(PAGE)
         .bind::<Text, _>(unit.kind().as_str())
         .bind::<Text, _>(unit.code())
-        .bind::<BigInt, _>(after)
+        .bind::<Text, _>(after.xid.to_string())
+        .bind::<BigInt, _>(after.position)
         .bind::<BigInt, _>(limit)
         .load(conn)
 }
@@ -143,7 +162,7 @@ pub fn page(
 pub fn explain_page(
     conn: &mut PgConnection,
     unit: &Unit,
-    after: i64,
+    after: Cursor,
     limit: i64,
 ) -> QueryResult<serde_json::Value> {
     #[derive(QueryableByName)]
@@ -154,7 +173,8 @@ pub fn explain_page(
     let plan: Plan = diesel::sql_query(format!("EXPLAIN (ANALYZE, FORMAT JSON) {PAGE}"))
         .bind::<Text, _>(unit.kind().as_str())
         .bind::<Text, _>(unit.code())
-        .bind::<BigInt, _>(after)
+        .bind::<Text, _>(after.xid.to_string())
+        .bind::<BigInt, _>(after.position)
         .bind::<BigInt, _>(limit)
         .get_result(conn)?;
     Ok(serde_json::from_str(&plan.plan).expect("EXPLAIN FORMAT JSON is JSON"))
