@@ -181,15 +181,21 @@ pub enum Lifecycle {
     Created,
     Closed,
     Reopened,
+    /// The status became `temporarily_inactive`.
+    Inactivated,
+    /// The status went from `temporarily_inactive` to `open`.
+    Reactivated,
     HandedOver,
     Expired,
 }
 
 impl Lifecycle {
-    pub const ALL: [Lifecycle; 5] = [
+    pub const ALL: [Lifecycle; 7] = [
         Lifecycle::Created,
         Lifecycle::Closed,
         Lifecycle::Reopened,
+        Lifecycle::Inactivated,
+        Lifecycle::Reactivated,
         Lifecycle::HandedOver,
         Lifecycle::Expired,
     ];
@@ -200,6 +206,8 @@ impl Lifecycle {
             Lifecycle::Created => "joborder.created",
             Lifecycle::Closed => "joborder.closed",
             Lifecycle::Reopened => "joborder.reopened",
+            Lifecycle::Inactivated => "joborder.inactivated",
+            Lifecycle::Reactivated => "joborder.reactivated",
             Lifecycle::HandedOver => "joborder.handed-over",
             Lifecycle::Expired => "joborder.expired",
         }
@@ -243,6 +251,14 @@ pub fn lifecycle(
             }
             if old_status == StatusKind::Closed && status != StatusKind::Closed {
                 out.push((Lifecycle::Reopened, data(None)));
+            }
+            if old_status != StatusKind::TemporarilyInactive
+                && status == StatusKind::TemporarilyInactive
+            {
+                out.push((Lifecycle::Inactivated, data(None)));
+            }
+            if old_status == StatusKind::TemporarilyInactive && status == StatusKind::Open {
+                out.push((Lifecycle::Reactivated, data(None)));
             }
             if old_responsible != &responsible {
                 out.push((

@@ -585,3 +585,55 @@ async fn the_new_unit_is_asked_for_a_coordinator_other_than_the_one_the_handover
     let got = copenhagen.take(1, T).await;
     assert_eq!(got[0].data()["coordinator_reassignment_needed"], false);
 }
+
+/// 5.4: each change of status has its lifecycle event, once: closed and
+/// reopened, inactivated (to `temporarily_inactive`, also from `closed`)
+/// and reactivated (from `temporarily_inactive` to `open`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_change_of_status_has_its_lifecycle_event() {
+    let mut env = TestEnv::new().await;
+    let events = env.subscribe_events().await;
+    env.start_worker();
+    let id = Uuid::new_v4();
+    let statuses = [
+        ("open", Value::Null, vec!["joborder.created"]),
+        (
+            "temporarily_inactive",
+            json!("enough_referrals"),
+            vec!["joborder.inactivated"],
+        ),
+        ("temporarily_inactive", json!("other"), vec![]),
+        (
+            "open",
+            json!("under_processing"),
+            vec!["joborder.reactivated"],
+        ),
+        ("closed", json!("need_fulfilled"), vec!["joborder.closed"]),
+        (
+            "temporarily_inactive",
+            Value::Null,
+            vec!["joborder.reopened", "joborder.inactivated"],
+        ),
+        ("closed", json!("other"), vec!["joborder.closed"]),
+        ("open", Value::Null, vec!["joborder.reopened"]),
+    ];
+    for (n, (status, reason, expected)) in statuses.iter().enumerate() {
+        let mut order = JobOrder::new(id).version(n as u64 + 1).build();
+        order["status"] = json!(status);
+        order["status_reason"] = reason.clone();
+        env.publish(&[event(&order)]).await;
+        env.wait_processed(n as i64 + 1, T).await;
+        let got = if expected.is_empty() {
+            events.assert_quiet(QUIET).await;
+            Vec::new()
+        } else {
+            events.take(expected.len(), T).await
+        };
+        let keys: Vec<&str> = got.iter().map(|r| r.routing_key.as_str()).collect();
+        assert_eq!(&keys, expected, "version {}: {status}", n + 1);
+        for r in &got {
+            assert_eq!(r.data()["status"], json!(status));
+            assert_eq!(r.data()["version"], json!(n + 1));
+        }
+    }
+}
