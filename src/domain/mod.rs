@@ -12,6 +12,7 @@ pub mod mediationlog;
 pub mod message;
 pub mod municipality;
 pub mod plan;
+pub mod promises;
 pub mod read;
 pub mod sharing;
 pub mod status;
