@@ -299,7 +299,8 @@ mod tests {
         let d = Durations::default();
         let now = at("2026-12-01T08:00:00Z");
         let first = version(1, employer(), "2026-12-01T08:00:00Z", |_| {});
-        let cases: [(&str, serde_json::Value, fn(&mut serde_json::Value), bool); 5] = [
+        type Edit = fn(&mut serde_json::Value);
+        let cases: [(&str, serde_json::Value, Edit, bool); 5] = [
             ("the responsible unit", unit("15300"), |_| {}, true),
             ("another unit", unit("16700"), |_| {}, false),
             ("the employer again", employer(), |_| {}, false),
