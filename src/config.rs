@@ -229,6 +229,8 @@ pub struct Settings {
     pub topology: Topology,
     #[command(flatten)]
     pub api: ApiSettings,
+    #[command(flatten)]
+    pub promises: PromiseSettings,
     /// Address of the operations endpoints (/healthz, /readyz, /metrics).
     #[arg(long, env = "JOBSYNC_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
@@ -268,6 +270,32 @@ pub struct ApiSettings {
     /// Requests a second each token may make (bursts of twice that).
     #[arg(id = "api_rate_per_s", value_name = "N", long = "api-rate-per-s", env = "JOBSYNC_API_RATE_PER_S", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub rate_per_s: u32,
+}
+
+/// The service promises (section 11): how long each gives, in seconds.
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct PromiseSettings {
+    /// Seconds from an employer's order's creation to contact.
+    #[arg(id = "promise_contact_s", value_name = "S", long = "promise-contact-s", env = "JOBSYNC_PROMISE_CONTACT_S", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub contact_s: u64,
+    /// Seconds from an employer's order's creation to delivery of
+    /// candidates.
+    #[arg(id = "promise_delivery_s", value_name = "S", long = "promise-delivery-s", env = "JOBSYNC_PROMISE_DELIVERY_S", default_value_t = 259_200, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub delivery_s: u64,
+    /// Seconds from delivery to the follow-up with the employer.
+    #[arg(id = "promise_follow_up_s", value_name = "S", long = "promise-follow-up-s", env = "JOBSYNC_PROMISE_FOLLOW_UP_S", default_value_t = 1_209_600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub follow_up_s: u64,
+}
+
+impl PromiseSettings {
+    pub fn durations(&self) -> crate::domain::promises::Durations {
+        let s = |secs: u64| chrono::Duration::seconds(secs as i64);
+        crate::domain::promises::Durations {
+            contact: s(self.contact_s),
+            delivery: s(self.delivery_s),
+            follow_up: s(self.follow_up_s),
+        }
+    }
 }
 
 /// Where the read API listens, if anywhere.

@@ -173,13 +173,15 @@ fn all_events() -> Vec<Event> {
         Event::JobOrderRevoked,
         Event::JobOrderExpired,
         Event::MediationLogUpdated,
+        Event::JobOrderPromiseMissed,
     ];
     for event in all {
         match event {
             Event::JobOrderUpdated
             | Event::JobOrderRevoked
             | Event::JobOrderExpired
-            | Event::MediationLogUpdated => {}
+            | Event::MediationLogUpdated
+            | Event::JobOrderPromiseMissed => {}
         }
     }
     all.to_vec()

@@ -69,6 +69,7 @@ pub enum Data {
     Log(LogView),
     Revoked(RevokedView),
     Lifecycle(LifecycleData),
+    PromiseMissed(PromiseMissedData),
 }
 
 // Every struct below declares its fields in alphabetical order, so that it
@@ -179,6 +180,11 @@ pub struct OrderView {
     pub occupation: Occupation,
     pub origin: String,
     pub positions: Option<i64>,
+    /// Section 11: the service promises tracked for an order the employer
+    /// made, by name (`contact`, `delivery`, `follow_up`); absent for other
+    /// orders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promises: Option<std::collections::BTreeMap<String, PromiseView>>,
     pub request_id: Option<String>,
     pub responsible_unit: UnitRef,
     pub sharing: Sharing,
@@ -280,6 +286,27 @@ pub struct RevokedView {
     pub version: u64,
 }
 
+/// Section 11: one tracked promise in the responsible unit's view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PromiseView {
+    pub due_at: String,
+    /// When it was met (after `due_at`: late), or null.
+    pub met_at: Option<String>,
+    /// Whether its due time passed unmet.
+    pub missed: bool,
+}
+
+/// 5.1 and 5.4: the data of `joborder.promise-missed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PromiseMissedData {
+    pub due_at: String,
+    pub job_order_id: String,
+    /// `contact`, `delivery` or `follow_up`.
+    pub promise: &'static str,
+    #[serde(skip_serializing_if = "volatile")]
+    pub version: u64,
+}
+
 /// 5.4: the data of a lifecycle event: ids, version, status and units only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LifecycleData {
@@ -322,6 +349,7 @@ impl FeedItem {
             Data::Log(v) => v.version,
             Data::Revoked(v) => v.version,
             Data::Lifecycle(v) => v.version,
+            Data::PromiseMissed(v) => v.version,
         };
         FeedItem {
             kind: format!("dk.jobsync.{event}"),

@@ -18,14 +18,16 @@ pub enum Event {
     JobOrderRevoked,
     JobOrderExpired,
     MediationLogUpdated,
+    JobOrderPromiseMissed,
 }
 
 impl Event {
-    pub const ALL: [Event; 4] = [
+    pub const ALL: [Event; 5] = [
         Event::JobOrderUpdated,
         Event::JobOrderRevoked,
         Event::JobOrderExpired,
         Event::MediationLogUpdated,
+        Event::JobOrderPromiseMissed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +36,7 @@ impl Event {
             Event::JobOrderRevoked => "joborder.revoked",
             Event::JobOrderExpired => "joborder.expired",
             Event::MediationLogUpdated => "mediationlog.updated",
+            Event::JobOrderPromiseMissed => "joborder.promise-missed",
         }
     }
 }
@@ -187,10 +190,12 @@ pub enum Lifecycle {
     Reactivated,
     HandedOver,
     Expired,
+    /// A service promise passed unmet (section 11).
+    PromiseMissed,
 }
 
 impl Lifecycle {
-    pub const ALL: [Lifecycle; 7] = [
+    pub const ALL: [Lifecycle; 8] = [
         Lifecycle::Created,
         Lifecycle::Closed,
         Lifecycle::Reopened,
@@ -198,6 +203,7 @@ impl Lifecycle {
         Lifecycle::Reactivated,
         Lifecycle::HandedOver,
         Lifecycle::Expired,
+        Lifecycle::PromiseMissed,
     ];
 
     /// The routing key on the events exchange (and the event name).
@@ -210,6 +216,7 @@ impl Lifecycle {
             Lifecycle::Reactivated => "joborder.reactivated",
             Lifecycle::HandedOver => "joborder.handed-over",
             Lifecycle::Expired => "joborder.expired",
+            Lifecycle::PromiseMissed => "joborder.promise-missed",
         }
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::joborder::{ChangedBy, JobOrder, Origin};
 use super::status::{StatusKind, StatusReason};
+use crate::contract::outbound::PromiseView;
 
 /// The three promises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -91,7 +92,7 @@ impl Tracked {
 }
 
 /// An order's promises, as stored.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Promises {
     pub contact: Option<Tracked>,
     pub delivery: Option<Tracked>,
@@ -210,6 +211,27 @@ impl Promises {
             self.follow_up = Some(Tracked::due(at + d.follow_up));
         }
         true
+    }
+
+    /// The `promises` of the responsible unit's view: none for an order
+    /// without tracked promises.
+    pub fn view(&self) -> Option<std::collections::BTreeMap<String, PromiseView>> {
+        use super::fields::canonical_timestamp;
+        if self.is_empty() {
+            return None;
+        }
+        Some(
+            self.tracked()
+                .map(|(p, t)| {
+                    let view = PromiseView {
+                        due_at: canonical_timestamp(t.due_at),
+                        met_at: t.met_at.map(canonical_timestamp),
+                        missed: t.missed_at.is_some(),
+                    };
+                    (p.as_str().to_owned(), view)
+                })
+                .collect(),
+        )
     }
 
     /// Marks every open promise whose due time is before `now` missed at
@@ -392,5 +414,39 @@ mod tests {
             p.miss_due(at("2026-12-10T00:00:00Z")),
             vec![Promise::Contact]
         );
+    }
+
+    proptest::proptest! {
+        /// No promise is missed for an order closed before it was due,
+        /// whenever the close comes and whenever the check runs.
+        #[test]
+        fn nothing_due_after_a_close_is_ever_missed(
+            close_after_min in 0i64..(6 * 24 * 60),
+            check_after_min in 0i64..(30 * 24 * 60),
+            delivered_after_min in proptest::option::of(0i64..(3 * 24 * 60)),
+        ) {
+            let d = Durations::default();
+            let created = at("2026-12-01T08:00:00Z");
+            let first = version(1, employer(), "2026-12-01T08:00:00Z", |_| {});
+            let mut p = Promises::first_seen(&first, created, &d);
+            let close_at = created + Duration::minutes(close_after_min);
+            if let Some(m) = delivered_after_min {
+                let at = created + Duration::minutes(m);
+                if at < close_at {
+                    p.on_delivery(at, &d);
+                }
+            }
+            let close = version(2, employer(), &close_at.to_rfc3339(), |o| {
+                o["status"] = json!("closed");
+                o["status_reason"] = json!("need_fulfilled");
+                o["status_comment"] = json!("Besat");
+            });
+            p.on_version(&close);
+            let missed = p.miss_due(created + Duration::minutes(check_after_min));
+            for promise in missed {
+                let t = p.get(promise).unwrap();
+                proptest::prop_assert!(t.due_at <= close_at, "{:?} due {} after the close at {}", promise, t.due_at, close_at);
+            }
+        }
     }
 }

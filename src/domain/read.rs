@@ -79,6 +79,7 @@ pub fn order_for(unit: &Unit, order: &StoredOrder) -> Shown {
             coordinator_reassignment_needed: f.coordinator_reassignment_needed,
             expired_at: f.expired_at,
             undecided_candidates: order.undecided_candidates,
+            promises: f.promises,
         };
         return Shown::View(responsible_order_view(snapshot, extras));
     }
@@ -187,6 +188,7 @@ mod tests {
                 version: 4,
                 coordinator_reassignment_needed: false,
                 expired_at: None,
+                promises: Default::default(),
                 told: (vec![], vec![]),
             },
             undecided_candidates: 2,

@@ -65,6 +65,8 @@ pub struct OrderExtras {
     pub coordinator_reassignment_needed: bool,
     pub expired_at: Option<DateTime<Utc>>,
     pub undecided_candidates: i32,
+    /// Its service promises (section 11).
+    pub promises: super::promises::Promises,
 }
 
 /// The responsible unit's view: everything in the snapshot, plus
@@ -91,6 +93,7 @@ pub fn responsible_order_view(s: &JobOrderData, extras: OrderExtras) -> View {
         occupation: (&s.occupation).into(),
         origin: s.origin.clone(),
         positions: s.positions,
+        promises: extras.promises.view(),
         request_id: s.request_id.clone(),
         responsible_unit: (&s.responsible_unit).into(),
         sharing: (&s.sharing).into(),
@@ -347,7 +350,7 @@ mod tests {
         #[test]
         fn no_cpr_number_survives_in_any_view(text in free_text()) {
             let s = snapshot(&text, "R", &["90000".to_owned()], true);
-            let extras = OrderExtras { coordinator_reassignment_needed: false, expired_at: None, undecided_candidates: 0 };
+            let extras = OrderExtras { coordinator_reassignment_needed: false, expired_at: None, undecided_candidates: 0, promises: Default::default() };
             for view in [responsible_order_view(&s, extras), shared_order_view(&s, None)] {
                 let json = view.to_json();
                 prop_assert_eq!(serde_json::to_string(&view.data).unwrap(), json.to_string(), "keys in sorted order");
@@ -420,6 +423,7 @@ mod tests {
             coordinator_reassignment_needed: true,
             expired_at: Some("2026-12-01T00:00:00Z".parse().unwrap()),
             undecided_candidates: 2,
+            promises: Default::default(),
         };
         let responsible = responsible_unit(&s);
         let akasse = Unit::from_stored("akasse", "9997").unwrap();

@@ -7,6 +7,7 @@
 //! check, then per stream the stored state, the pure decisions of the domain
 //! in version order and the writes, and finally the inbox rows.
 
+use crate::domain::promises::Durations;
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
@@ -46,8 +47,9 @@ pub fn apply_batch(
     queue: &str,
     messages: &[Inbound],
     now: DateTime<Utc>,
+    durations: &Durations,
 ) -> QueryResult<BatchResult> {
-    conn.transaction(|conn| apply_in_transaction(conn, queue, messages, now))
+    conn.transaction(|conn| apply_in_transaction(conn, queue, messages, now, durations))
 }
 
 fn apply_in_transaction(
@@ -55,6 +57,7 @@ fn apply_in_transaction(
     queue: &str,
     messages: &[Inbound],
     now: DateTime<Utc>,
+    durations: &Durations,
 ) -> QueryResult<BatchResult> {
     let order_ids: Vec<Uuid> = {
         let set: HashSet<Uuid> = messages.iter().map(Inbound::job_order_id).collect();
@@ -93,10 +96,25 @@ fn apply_in_transaction(
     }
     let mut effects = Effects::new(now);
     if !orders.is_empty() {
-        joborders::apply(conn, messages, &orders, &mut outcomes, &mut effects, now)?;
+        joborders::apply(
+            conn,
+            messages,
+            &orders,
+            &mut outcomes,
+            &mut effects,
+            now,
+            durations,
+        )?;
     }
     if !logs.is_empty() {
-        mediation::apply(conn, messages, &logs, &mut outcomes, &mut effects)?;
+        mediation::apply(
+            conn,
+            messages,
+            &logs,
+            &mut outcomes,
+            &mut effects,
+            durations,
+        )?;
     }
     let redactions = effects.redactions;
     let changes = effects.changes;

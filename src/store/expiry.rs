@@ -10,16 +10,13 @@
 //! for: several instances never expire the same order, and an order being
 //! applied right now is left to the next pass.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt};
+use diesel::sql_types::BigInt;
 use uuid::Uuid;
 
 use super::feed;
-use super::locks::lock_key;
 use super::outbox::{self, Effects};
 use super::schema::job_orders;
 use super::views;
@@ -48,7 +45,7 @@ pub fn expire_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> Qu
         if due.is_empty() {
             return Ok(Expired::default());
         }
-        let ids = lock_what_is_free(conn, &due)?;
+        let ids = super::locks::try_lock_orders(conn, &due)?;
         if ids.is_empty() {
             return Ok(Expired::default());
         }
@@ -115,31 +112,6 @@ pub fn explain_due(
         .bind::<BigInt, _>(limit)
         .get_result(conn)?;
     Ok(serde_json::from_str(&plan.plan).expect("EXPLAIN FORMAT JSON is JSON"))
-}
-
-/// The orders among `ids` whose advisory lock this transaction got (the
-/// others are being applied; the next pass takes them).
-fn lock_what_is_free(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<Uuid>> {
-    #[derive(QueryableByName)]
-    struct Key {
-        #[diesel(sql_type = BigInt)]
-        k: i64,
-    }
-    let mut keys: Vec<i64> = ids.iter().map(|id| lock_key(*id)).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let locked: BTreeSet<i64> =
-        diesel::sql_query("SELECT k FROM unnest($1) AS t(k) WHERE pg_try_advisory_xact_lock(k)")
-            .bind::<Array<BigInt>, _>(&keys)
-            .load::<Key>(conn)?
-            .into_iter()
-            .map(|r| r.k)
-            .collect();
-    Ok(ids
-        .iter()
-        .copied()
-        .filter(|id| locked.contains(&lock_key(*id)))
-        .collect())
 }
 
 /// Deletes up to `limit` inbox rows older than `before`; returns how many.

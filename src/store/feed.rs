@@ -42,7 +42,10 @@ impl Kind {
     /// The view a notification event is about.
     fn of(event: Event) -> Kind {
         match event {
-            Event::JobOrderUpdated | Event::JobOrderRevoked | Event::JobOrderExpired => Kind::Order,
+            Event::JobOrderUpdated
+            | Event::JobOrderRevoked
+            | Event::JobOrderExpired
+            | Event::JobOrderPromiseMissed => Kind::Order,
             Event::MediationLogUpdated => Kind::Log,
         }
     }

@@ -22,6 +22,7 @@ use crate::domain::joborder::{StoredOrder, Timeline};
 use crate::domain::message::{Inbound, Outcome, Payload};
 use crate::domain::plan::joborders::{self as plan, Final};
 use crate::domain::plan::FormerUnit;
+use crate::domain::promises::Durations;
 use crate::domain::status::StatusKind;
 use crate::domain::unit::Unit;
 
@@ -36,6 +37,7 @@ pub(super) fn apply(
     outcomes: &mut [Option<Outcome>],
     effects: &mut Effects,
     now: DateTime<Utc>,
+    durations: &Durations,
 ) -> QueryResult<()> {
     let ids: Vec<Uuid> = {
         let set: HashSet<Uuid> = indices
@@ -48,7 +50,7 @@ pub(super) fn apply(
         set.into_iter().collect()
     };
     let state = load(conn, messages, indices, &ids)?;
-    let plan = plan::plan(state, messages, indices, now, &mut |o| {
+    let plan = plan::plan(state, messages, indices, now, durations, &mut |o| {
         effects.emit(messages, o)
     });
     write(conn, &plan)?;
@@ -79,6 +81,7 @@ fn load(
         hashes,
         sharing: views::load_sharing(conn, ids)?,
         log_counts: views::log_counts(conn, ids)?,
+        promises: super::promises::load(conn, ids)?,
         ..Default::default()
     };
     let handed = plan::handed_over(&state, messages, indices);
@@ -98,6 +101,7 @@ fn write(conn: &mut PgConnection, plan: &plan::Plan<'_>) -> QueryResult<()> {
     replace_sharing(conn, &plan.unshared, &plan.sharing)?;
     record_former_units(conn, &plan.former)?;
     views::save_log_hashes(conn, &plan.log_hashes)?;
+    super::promises::write(conn, &plan.promises)?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! logs and orders, the decisions in version order, the upserts of the logs
 //! and their entries (guarded by version), and the history rows.
 
+use crate::domain::promises::Durations;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -37,6 +38,7 @@ pub(super) fn apply(
     indices: &[usize],
     outcomes: &mut [Option<Outcome>],
     effects: &mut Effects,
+    durations: &Durations,
 ) -> QueryResult<()> {
     let ids: Vec<Uuid> = {
         let set: HashSet<Uuid> = indices
@@ -49,7 +51,9 @@ pub(super) fn apply(
         set.into_iter().collect()
     };
     let state = load(conn, &ids)?;
-    let plan = plan::plan(state, messages, indices, &mut |o| effects.emit(messages, o));
+    let plan = plan::plan(state, messages, indices, durations, &mut |o| {
+        effects.emit(messages, o)
+    });
     write(conn, &plan)?;
     for (i, outcome) in plan.outcomes {
         outcomes[i] = Some(outcome);
@@ -79,6 +83,7 @@ fn write(conn: &mut PgConnection, plan: &plan::Plan<'_>) -> QueryResult<()> {
     upsert_logs(conn, &plan.finals)?;
     views::save_order_hashes(conn, &plan.order_hashes)?;
     views::save_log_hashes(conn, &plan.log_hashes)?;
+    super::promises::write(conn, &plan.promises)?;
     upsert_entries(conn, &plan.finals)?;
     let history: Vec<HistoryRow<'_>> = plan
         .history

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::schema::outbox;
 use super::unnest::{columns, insert_sql};
 use crate::config::Topology;
-use crate::contract::outbound::{CloudEvent, LifecycleData};
+use crate::contract::outbound::{CloudEvent, Data};
 use crate::domain::fanout::{Lifecycle, Notification};
 use crate::domain::fields::canonical_timestamp;
 use crate::domain::message::Inbound;
@@ -146,7 +146,7 @@ impl Composer {
         job_order_id: Uuid,
         order_version: i64,
         event: Lifecycle,
-        data: &LifecycleData,
+        data: &Data,
     ) -> OutboxRow {
         let name = event.as_str();
         let id = event_id(inbound_id, "events", name);
@@ -334,8 +334,8 @@ pub(super) struct Effects {
     pub redactions: usize,
     /// The views changed, for the change feed.
     pub changes: super::feed::Changes,
-    /// The trace of each order's expiry: its notifications and its event
-    /// are one trace.
+    /// The trace of each order's expiry or missed promises: its
+    /// notifications and its events are one trace.
     expiry_traces: HashMap<Uuid, TraceContext>,
 }
 
@@ -362,6 +362,15 @@ impl Effects {
             }
             Cause::Expiry => (
                 Cow::Owned(format!("expiry:{id}:{version}")),
+                *self
+                    .expiry_traces
+                    .entry(id)
+                    .or_insert_with(|| TraceContext::child_of(None)),
+                None,
+            ),
+            // Once per order and promise: the id is made of both.
+            Cause::Promise(p) => (
+                Cow::Owned(format!("promise:{id}:{}", p.as_str())),
                 *self
                     .expiry_traces
                     .entry(id)

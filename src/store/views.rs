@@ -155,6 +155,11 @@ pub(super) fn load_view_facts(
         ))
         .filter(job_orders::id.eq_any(ids))
         .load(conn)?;
+    let mut promises = if rows.is_empty() {
+        HashMap::new()
+    } else {
+        super::promises::load(conn, ids)?
+    };
     Ok(rows
         .into_iter()
         .map(|(id, snapshot, version, needed, expired_at, r, s)| {
@@ -163,6 +168,7 @@ pub(super) fn load_view_facts(
                 version,
                 coordinator_reassignment_needed: needed,
                 expired_at,
+                promises: promises.remove(&id).unwrap_or_default(),
                 told: told(r, s),
             };
             (id, facts)

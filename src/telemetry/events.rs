@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::contract::rejection::{ErrorCode, Rejection};
 use crate::domain::fanout::{Event, Lifecycle};
 use crate::domain::message::Outcome;
+use crate::domain::promises::Promise;
 
 /// Something that happened, to be logged and counted.
 pub trait InternalEvent {
@@ -199,6 +200,36 @@ impl InternalEvent for OrdersExpired {
     }
 }
 
+/// A check of the service promises: those it found missed, and how many
+/// are open now, by promise.
+pub struct PromisesChecked<'a> {
+    pub missed: &'a [Promise],
+    pub open: &'a [(String, i64)],
+}
+
+impl InternalEvent for PromisesChecked<'_> {
+    fn emit(self) {
+        for p in self.missed {
+            metrics::counter!("jobsync_promises_missed_total", "promise" => p.as_str())
+                .increment(1);
+        }
+        if !self.missed.is_empty() {
+            tracing::info!(
+                promises = self.missed.len(),
+                "service promises passed unmet; the responsible units are told"
+            );
+        }
+        for p in Promise::ALL {
+            let n = self
+                .open
+                .iter()
+                .find(|(name, _)| name == p.as_str())
+                .map_or(0, |(_, n)| *n);
+            metrics::gauge!("jobsync_promises_open", "promise" => p.as_str()).set(n as f64);
+        }
+    }
+}
+
 /// The broker session was lost; the supervisor reconnects.
 pub struct BrokerSessionLost;
 
@@ -309,6 +340,18 @@ pub fn describe() {
         "From the hub's `time` of a message to the broker's confirm of a notification or event it caused."
     );
 
+    describe_counter!(
+        "jobsync_promises_missed_total",
+        "Service promises (contact, delivery, follow_up) found passed unmet, once each."
+    );
+    describe_gauge!(
+        "jobsync_promises_open",
+        "Service promises tracked and neither met, missed nor released, by promise."
+    );
+    for p in Promise::ALL {
+        metrics::counter!("jobsync_promises_missed_total", "promise" => p.as_str()).increment(0);
+        metrics::gauge!("jobsync_promises_open", "promise" => p.as_str()).set(0.0);
+    }
     describe_counter!(
         "jobsync_api_requests_total",
         "Read API requests answered, by route and status."

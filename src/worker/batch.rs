@@ -435,9 +435,10 @@ async fn apply(
             let queue = consumer.queue.clone();
             let messages = messages.clone();
             let now = consumer.clock.now();
+            let durations = consumer.settings.promises.durations();
             tokio::task::spawn_blocking(move || {
                 let mut conn = pool.get().map_err(|e| DbFault::Unavailable(e.into()))?;
-                store::apply_batch(&mut conn, &queue, &messages, now).map_err(classify)
+                store::apply_batch(&mut conn, &queue, &messages, now, &durations).map_err(classify)
             })
             .await
             .unwrap_or_else(|e| {

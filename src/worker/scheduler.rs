@@ -11,11 +11,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::domain::expiry::Clock;
+use crate::store;
 use crate::store::{expiry, PgPool};
-use crate::telemetry::events::{InternalEvent, OrdersExpired};
+use crate::telemetry::events::{InternalEvent, OrdersExpired, PromisesChecked};
 
 /// Orders expired per transaction, at most.
 pub const EXPIRY_BATCH: i64 = 500;
+/// Promises checked in one transaction, at most.
+const PROMISE_BATCH: i64 = 500;
 /// Inbox rows deleted per statement, at most.
 const PRUNE_BATCH: i64 = 10_000;
 
@@ -70,6 +73,32 @@ async fn pass(
             "expired orders whose mediation deadline passed"
         );
     }
+    // Service promises falling due.
+    let mut missed = Vec::new();
+    loop {
+        let pool = pool.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            anyhow::Ok(store::missed::check_due(&mut conn, now, PROMISE_BATCH)?)
+        })
+        .await??;
+        let n = checked.missed.len();
+        missed.extend(checked.missed);
+        if checked.orders == 0 || (n as i64) < PROMISE_BATCH || shutdown.is_cancelled() {
+            break;
+        }
+    }
+    let pool_for_counts = pool.clone();
+    let open = tokio::task::spawn_blocking(move || {
+        let mut conn = pool_for_counts.get()?;
+        anyhow::Ok(store::promises::open_counts(&mut conn)?)
+    })
+    .await??;
+    PromisesChecked {
+        missed: &missed,
+        open: &open,
+    }
+    .emit();
     let before = now - chrono::Duration::days(i64::from(settings.inbox_retention_days));
     let mut pruned = 0;
     loop {

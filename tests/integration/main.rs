@@ -14,5 +14,6 @@ mod helpers;
 mod joborders;
 mod mediation;
 mod operations;
+mod promises;
 mod rejections;
 mod resilience;

@@ -108,8 +108,14 @@ async fn a_batch_that_unshares_one_unit_twice_applies_as_one_transaction() {
             jobsync::worker::parse(&body, InboundType::JobOrderSnapshot, "q").unwrap()
         })
         .collect();
-    let result = jobsync::store::apply_batch(&mut conn, "q", &messages, chrono::Utc::now())
-        .expect("the batch applies in one transaction");
+    let result = jobsync::store::apply_batch(
+        &mut conn,
+        "q",
+        &messages,
+        chrono::Utc::now(),
+        &Default::default(),
+    )
+    .expect("the batch applies in one transaction");
     assert_eq!(result.outcomes, vec![Outcome::Applied; 4]);
     use jobsync::store::schema::job_order_former_units::dsl as f;
     let former: Vec<(String, String, chrono::DateTime<chrono::Utc>)> = f::job_order_former_units

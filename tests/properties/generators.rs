@@ -730,6 +730,8 @@ pub(crate) fn extras() -> BoxedStrategy<OrderExtras> {
             coordinator_reassignment_needed: needed,
             expired_at: expired.map(|s| Utc.timestamp_opt(s, 0).unwrap()),
             undecided_candidates: undecided,
+            // The promises' own rules are tested in domain::promises.
+            promises: Default::default(),
         })
         .boxed()
 }

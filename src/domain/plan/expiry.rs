@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Cause, Output, ViewFacts};
+use crate::contract::outbound::Data;
 use crate::domain::fanout::{lifecycle_data, order_changes, Event, Lifecycle};
 use crate::domain::views::{
     responsible_order_view, responsible_unit, shared_order_view, shared_units, OrderExtras,
@@ -48,6 +49,7 @@ pub fn plan(state: &State, now: DateTime<Utc>, out: &mut impl FnMut(Output)) -> 
                 .log_counts
                 .get(&id)
                 .map_or(0, |&(_, undecided)| undecided),
+            promises: f.promises,
         };
         // Every unit that can see the order is told, whatever it was told
         // before: nobody counts as having seen the expired view.
@@ -73,7 +75,7 @@ pub fn plan(state: &State, now: DateTime<Utc>, out: &mut impl FnMut(Output)) -> 
             job_order_id: id,
             order_version: version,
             event: Lifecycle::Expired,
-            data: Box::new(lifecycle_data(snapshot, None)),
+            data: Box::new(Data::Lifecycle(lifecycle_data(snapshot, None))),
         });
         plan.expired.push(id);
         plan.order_hashes

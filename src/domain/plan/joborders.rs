@@ -10,11 +10,13 @@ use uuid::Uuid;
 
 use super::{log_notifications, Cause, FormerUnit, Output};
 use crate::contract::mediationlog::MediationLogData;
+use crate::contract::outbound::Data;
 use crate::domain::expiry::has_passed;
 use crate::domain::fanout::{lifecycle, order_changes, revoked_view, Seen};
 use crate::domain::joborder::{decide, Applied, Context, Decision, JobOrder, StoredOrder};
 use crate::domain::mediationlog::FormerRole;
 use crate::domain::message::{Inbound, Outcome, Payload};
+use crate::domain::promises::{Durations, Promises};
 use crate::domain::unit::Unit;
 use crate::domain::views::{responsible_order_view, shared_order_view, OrderExtras};
 
@@ -36,6 +38,8 @@ pub struct State {
     /// their units was last told of them.
     pub logs: HashMap<Uuid, MediationLogData>,
     pub log_hashes: HashMap<Uuid, BTreeMap<Unit, Vec<u8>>>,
+    /// The service promises of those that have any.
+    pub promises: HashMap<Uuid, Promises>,
 }
 
 /// The last version of an order a batch applied, with what its units were
@@ -65,6 +69,8 @@ pub struct Plan<'a> {
     pub former: Vec<FormerUnit>,
     /// What each unit was told now of the logs of handed-over orders.
     pub log_hashes: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)>,
+    /// The orders whose service promises changed, with them as they are now.
+    pub promises: Vec<(Uuid, Promises)>,
 }
 
 fn order(messages: &[Inbound], i: usize) -> &JobOrder {
@@ -95,14 +101,15 @@ pub fn handed_over(state: &State, messages: &[Inbound], indices: &[usize]) -> Ve
 }
 
 /// Plans the job order snapshots `messages[i]` for `i` in `indices` (first
-/// deliveries of new message ids) against `state`, at `now`. What goes out
-/// is handed to `out` as it is decided, in order (so that a batch's views
-/// are not all held at once).
+/// deliveries of new message ids) against `state`, at `now`, with the
+/// service promises' `durations`. What goes out is handed to `out` as it is
+/// decided, in order (so that a batch's views are not all held at once).
 pub fn plan<'a>(
     mut state: State,
     messages: &'a [Inbound],
     indices: &[usize],
     now: DateTime<Utc>,
+    durations: &Durations,
     out: &mut impl FnMut(Output),
 ) -> Plan<'a> {
     let mut plan = Plan::default();
@@ -135,6 +142,8 @@ pub fn plan<'a>(
         });
         let mut expired_at = state.expired.get(&id).copied().flatten();
         let mut unit_log_hashes = state.log_hashes.remove(&id);
+        let mut promises = state.promises.remove(&id);
+        let mut promises_changed = false;
         let mut last_applied: Option<(&JobOrder, Applied, Option<DateTime<Utc>>)> = None;
         for i in group {
             let o = order(messages, i);
@@ -180,11 +189,22 @@ pub fn plan<'a>(
                             version: o.version,
                         });
                     }
+                    // The service promises: set up when the order is first
+                    // seen, kept or met by each version.
+                    if current.is_none() && promises.is_none() {
+                        let first = Promises::first_seen(o, now, durations);
+                        promises_changed |= !first.is_empty();
+                        promises = Some(first);
+                    }
+                    if let Some(p) = promises.as_mut() {
+                        promises_changed |= p.on_version(o);
+                    }
                     // Who is told what.
                     let extras = OrderExtras {
                         coordinator_reassignment_needed: applied.coordinator_reassignment_needed,
                         expired_at,
                         undecided_candidates: undecided,
+                        promises: promises.unwrap_or_default(),
                     };
                     let (notifications, told) = order_changes(
                         seen.as_ref(),
@@ -207,7 +227,7 @@ pub fn plan<'a>(
                             job_order_id: id,
                             order_version: o.version,
                             event,
-                            data: Box::new(data),
+                            data: Box::new(Data::Lifecycle(data)),
                         });
                     }
                     if applied.handed_over_from.is_some() {
@@ -247,6 +267,9 @@ pub fn plan<'a>(
             }
             if let Some(h) = unit_log_hashes {
                 plan.log_hashes.push((id, h));
+            }
+            if let (true, Some(p)) = (promises_changed, promises) {
+                plan.promises.push((id, p));
             }
             let told = seen.expect("an applied version told its units");
             plan.finals.push(Final {
@@ -315,9 +338,14 @@ mod tests {
     fn a_new_order_tells_its_units_and_is_created() {
         let messages = [message(3, |_| {})];
         let mut outputs = Vec::new();
-        let plan = plan(State::default(), &messages, &[0], now(), &mut |o| {
-            outputs.push(o)
-        });
+        let plan = plan(
+            State::default(),
+            &messages,
+            &[0],
+            now(),
+            &Durations::default(),
+            &mut |o| outputs.push(o),
+        );
         assert_eq!(plan.outcomes, [(0, Outcome::Applied)]);
         assert_eq!(plan.finals.len(), 1);
         assert_eq!(
@@ -351,9 +379,14 @@ mod tests {
             message(3, |_| {}),
         ];
         let mut outputs = Vec::new();
-        let plan = plan(State::default(), &messages, &[0, 1], now(), &mut |o| {
-            outputs.push(o)
-        });
+        let plan = plan(
+            State::default(),
+            &messages,
+            &[0, 1],
+            now(),
+            &Durations::default(),
+            &mut |o| outputs.push(o),
+        );
         assert_eq!(
             plan.outcomes,
             [(1, Outcome::Applied), (0, Outcome::Applied)],
@@ -385,7 +418,14 @@ mod tests {
         state.orders.insert(o.id, StoredOrder::after(o, &applied));
         let messages = [message(3, |_| {})];
         let mut outputs = Vec::new();
-        let plan = plan(state, &messages, &[0], now(), &mut |o| outputs.push(o));
+        let plan = plan(
+            state,
+            &messages,
+            &[0],
+            now(),
+            &Durations::default(),
+            &mut |o| outputs.push(o),
+        );
         assert_eq!(plan.outcomes, [(0, Outcome::Stale)]);
         assert!(outputs.is_empty() && plan.finals.is_empty());
     }

@@ -12,9 +12,10 @@ use super::{log_notifications, Cause, Output, ViewFacts};
 use crate::contract::rejection::{ErrorCode, Rejection};
 use crate::domain::fanout::{Event, Notification};
 use crate::domain::mediationlog::{
-    decide, LogDecision, MediationLog, OrderFacts, StatusChange, StoredLog,
+    decide, EntryStatus, LogDecision, MediationLog, OrderFacts, StatusChange, StoredLog,
 };
 use crate::domain::message::{Inbound, Outcome, Payload};
+use crate::domain::promises::{Durations, Promises};
 use crate::domain::unit::Unit;
 use crate::domain::views::{responsible_order_view, OrderExtras};
 
@@ -48,6 +49,9 @@ pub struct Plan<'a> {
     pub order_hashes: Vec<(Uuid, Vec<u8>, Vec<u8>)>,
     /// What each unit was told now of each log.
     pub log_hashes: Vec<(Uuid, BTreeMap<Unit, Vec<u8>>)>,
+    /// The orders whose service promises changed (delivery met), with them
+    /// as they are now.
+    pub promises: Vec<(Uuid, Promises)>,
 }
 
 fn log(messages: &[Inbound], i: usize) -> &MediationLog {
@@ -58,12 +62,14 @@ fn log(messages: &[Inbound], i: usize) -> &MediationLog {
 }
 
 /// Plans the mediation log snapshots `messages[i]` for `i` in `indices`
-/// (first deliveries of new message ids) against `state`. What goes out is
-/// handed to `out` as it is decided, in order.
+/// (first deliveries of new message ids) against `state`, with the service
+/// promises' `durations`. What goes out is handed to `out` as it is
+/// decided, in order.
 pub fn plan<'a>(
     mut state: State,
     messages: &'a [Inbound],
     indices: &[usize],
+    durations: &Durations,
     out: &mut impl FnMut(Output),
 ) -> Plan<'a> {
     let mut plan = Plan::default();
@@ -96,10 +102,21 @@ pub fn plan<'a>(
             .expect("a known order has its snapshot");
         let mut unit_hashes = state.log_hashes.remove(&id).unwrap_or_default();
         let (mut responsible_hash, shared_hash) = view_of.told.clone();
+        let mut promises = view_of.promises;
+        let mut promises_changed = false;
         for i in group {
             let l = log(messages, i);
             let outcome = match decide(current.as_ref(), order, l) {
                 LogDecision::Apply(changes) => {
+                    // A candidate made available to the employer delivers.
+                    let delivered = changes
+                        .iter()
+                        .filter(|c| c.to == EntryStatus::AvailableToCompany)
+                        .map(|c| c.at)
+                        .min();
+                    if let Some(at) = delivered {
+                        promises_changed |= promises.on_delivery(at, durations);
+                    }
                     let message_id = messages[i].message_id.as_str();
                     plan.history
                         .extend(changes.into_iter().map(|c| (l, message_id, c)));
@@ -116,6 +133,7 @@ pub fn plan<'a>(
                                 .coordinator_reassignment_needed,
                             expired_at: view_of.expired_at,
                             undecided_candidates: l.counts().undecided,
+                            promises,
                         },
                     );
                     let hash = order_view.content_hash();
@@ -147,6 +165,9 @@ pub fn plan<'a>(
         if last_applied.is_some() {
             plan.order_hashes.push((id, responsible_hash, shared_hash));
             plan.log_hashes.push((id, unit_hashes));
+        }
+        if promises_changed {
+            plan.promises.push((id, promises));
         }
         plan.finals.extend(last_applied);
     }

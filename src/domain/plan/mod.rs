@@ -12,6 +12,7 @@
 pub mod expiry;
 pub mod joborders;
 pub mod mediation;
+pub mod promises;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -25,6 +26,8 @@ pub enum Cause {
     /// `messages[i]` of the batch.
     Message(usize),
     Expiry,
+    /// A service promise of the order passed unmet.
+    Promise(crate::domain::promises::Promise),
 }
 
 /// What is to be published, in the order it is to go out.
@@ -44,7 +47,8 @@ pub enum Output {
         job_order_id: Uuid,
         order_version: i64,
         event: Lifecycle,
-        data: Box<crate::contract::outbound::LifecycleData>,
+        /// Its data: `Data::Lifecycle`, or `Data::PromiseMissed`.
+        data: Box<crate::contract::outbound::Data>,
     },
 }
 
@@ -69,6 +73,8 @@ pub struct ViewFacts {
     pub version: i64,
     pub coordinator_reassignment_needed: bool,
     pub expired_at: Option<DateTime<Utc>>,
+    /// Its service promises.
+    pub promises: crate::domain::promises::Promises,
     /// What the order's units were last told: the hashes of the
     /// responsible and of the shared view.
     pub told: (Vec<u8>, Vec<u8>),

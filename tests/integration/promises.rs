@@ -1,0 +1,282 @@
+//! Contract section 11 and 5.4: the service promises of an order the
+//! employer made, with the clock the expiry tests set.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+const T: Duration = Duration::from_secs(30);
+
+/// Version `v` of an order the employer made on 2026-12-01 at 08:00,
+/// changed by `by` at `updated_at`.
+fn employer_order(id: Uuid, v: u64, by: Value, updated_at: &str) -> Value {
+    let mut o = JobOrder::new(id).version(v).build();
+    o["origin"] = json!("jobag");
+    o["changed_by"] = by;
+    o["created_at"] = json!("2026-12-01T08:00:00Z");
+    o["updated_at"] = json!(updated_at);
+    o["coordinator"] = Value::Null;
+    o["coordinator_allowed"] = json!(false);
+    o["sharing"] = json!({"scope": "internal", "units": []});
+    o
+}
+
+fn employer() -> Value {
+    json!({"kind": "employer"})
+}
+
+fn brondby() -> Value {
+    by_unit("jobcenter", "15300")
+}
+
+/// The promises of the last `joborder.updated` about `id` among `got`.
+fn promises_in(got: &[Received], id: Uuid) -> Value {
+    got.iter()
+        .rev()
+        .find(|r| r.event() == "joborder.updated" && r.order() == id)
+        .map(|r| r.data().get("promises").cloned().unwrap_or(Value::Null))
+        .unwrap_or_else(|| panic!("no joborder.updated about {id}"))
+}
+
+/// Advances the clock and waits for the checks to run (interval 1 s).
+async fn at(clock: &Arc<TestClock>, time: &str) {
+    clock.set(time);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_promise_is_met_on_time_met_late_missed_once_released_or_not_tracked() {
+    let mut env = TestEnv::with_args(&["--expiry-interval-s", "1"]).await;
+    let unit = env.subscribe("jobcenter:15300").await;
+    let events = env.subscribe_events().await;
+    let clock = TestClock::at("2026-12-01T09:00:00Z");
+    env.start_worker_with_clock(clock.clone());
+    let (kept, late, closed, old, own) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    let mut first = vec![
+        event(&employer_order(kept, 1, employer(), "2026-12-01T08:00:00Z")),
+        event(&employer_order(late, 1, employer(), "2026-12-01T08:00:00Z")),
+        event(&employer_order(
+            closed,
+            1,
+            employer(),
+            "2026-12-01T08:00:00Z",
+        )),
+    ];
+    // Created four days before jobsync first sees it: both due times have
+    // passed, nothing is tracked.
+    let mut o = employer_order(old, 1, employer(), "2026-11-27T08:00:00Z");
+    o["created_at"] = json!("2026-11-27T08:00:00Z");
+    first.push(event(&o));
+    // Made by a unit: no promises.
+    let mut o = employer_order(own, 1, brondby(), "2026-12-01T08:00:00Z");
+    o["origin"] = json!("unit");
+    first.push(event(&o));
+    env.publish(&first).await;
+    let got = unit.take(5, T).await;
+    let due = json!({"due_at": "2026-12-02T08:00:00Z", "met_at": null, "missed": false});
+    assert_eq!(
+        promises_in(&got, kept),
+        json!({"contact": due, "delivery": {"due_at": "2026-12-04T08:00:00Z", "met_at": null, "missed": false}})
+    );
+    assert_eq!(
+        promises_in(&got, old),
+        Value::Null,
+        "past due when first seen"
+    );
+    assert_eq!(promises_in(&got, own), Value::Null, "a unit's own order");
+    events.take(5, T).await;
+
+    // Kept: the responsible unit makes a version (contact) and puts a
+    // candidate forward (delivery); the follow-up is then due in 14 days.
+    // Closed: closed before anything was due, which releases both.
+    let mut v2 = employer_order(closed, 2, brondby(), "2026-12-01T10:00:00Z");
+    v2["status"] = json!("closed");
+    v2["status_reason"] = json!("need_fulfilled");
+    env.publish(&[
+        event(&employer_order(kept, 2, brondby(), "2026-12-01T10:00:00Z")),
+        event(&v2),
+    ])
+    .await;
+    let mut c = candidate(
+        Uuid::new_v4(),
+        ("jobcenter", "15300"),
+        "available_to_company",
+        brondby(),
+    );
+    c["registered_at"] = json!("2026-12-01T11:00:00Z");
+    c["status_changed_at"] = json!("2026-12-01T12:00:00Z");
+    env.publish(&[log_event(&mediation_log(kept, 1, vec![c]))])
+        .await;
+    env.wait_processed(8, T).await;
+    let got = unit.take_all(Duration::from_secs(2)).await;
+    assert_eq!(
+        promises_in(&got, kept),
+        json!({
+            "contact": {"due_at": "2026-12-02T08:00:00Z", "met_at": "2026-12-01T10:00:00Z", "missed": false},
+            "delivery": {"due_at": "2026-12-04T08:00:00Z", "met_at": "2026-12-01T12:00:00Z", "missed": false},
+            "follow_up": {"due_at": "2026-12-15T12:00:00Z", "met_at": null, "missed": false},
+        })
+    );
+    events.take(1, T).await; // closed
+
+    // A day on, contact of `late` is missed: once, to its unit and to the
+    // events, and its view says so.
+    at(&clock, "2026-12-02T09:00:00Z").await;
+    at(&clock, "2026-12-02T09:30:00Z").await;
+    let got = unit.take_all(Duration::from_secs(1)).await;
+    let missed: Vec<&Received> = got
+        .iter()
+        .filter(|r| r.event() == "joborder.promise-missed")
+        .collect();
+    assert_eq!(missed.len(), 1, "once: {got:#?}");
+    assert_eq!(missed[0].order(), late);
+    assert_eq!(
+        missed[0].data(),
+        &json!({"job_order_id": late.to_string(), "version": 1, "promise": "contact", "due_at": "2026-12-02T08:00:00Z"})
+    );
+    assert_eq!(promises_in(&got, late)["contact"]["missed"], true);
+    let e = events.take(1, T).await;
+    assert_eq!(e[0].routing_key, "joborder.promise-missed");
+
+    // It is met late: the view keeps both.
+    env.publish(&[event(&employer_order(
+        late,
+        2,
+        brondby(),
+        "2026-12-02T12:00:00Z",
+    ))])
+    .await;
+    let got = unit.take(1, T).await;
+    assert_eq!(
+        promises_in(&got, late)["contact"],
+        json!({"due_at": "2026-12-02T08:00:00Z", "met_at": "2026-12-02T12:00:00Z", "missed": true})
+    );
+
+    // Past every due time: delivery of `late` is missed; nothing of
+    // `kept` (all met, the follow-up not yet due), `closed` (released),
+    // `old` or `own`.
+    at(&clock, "2026-12-05T09:00:00Z").await;
+    let got = unit.take_all(Duration::from_secs(1)).await;
+    let missed: Vec<(Uuid, Value)> = got
+        .iter()
+        .filter(|r| r.event() == "joborder.promise-missed")
+        .map(|r| (r.order(), r.data()["promise"].clone()))
+        .collect();
+    assert_eq!(missed, vec![(late, json!("delivery"))]);
+    events.take(1, T).await;
+
+    // The follow-up: the responsible unit's next version meets it.
+    env.publish(&[event(&employer_order(
+        kept,
+        3,
+        brondby(),
+        "2026-12-09T08:00:00Z",
+    ))])
+    .await;
+    let got = unit.take(1, T).await;
+    assert_eq!(
+        promises_in(&got, kept)["follow_up"]["met_at"],
+        "2026-12-09T08:00:00Z"
+    );
+    at(&clock, "2026-12-16T09:00:00Z").await;
+    unit.assert_quiet(Duration::from_millis(500)).await;
+    events.assert_quiet(Duration::from_millis(100)).await;
+}
+
+/// 11: with two instances checking, each missed promise is published once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_instances_each_promise_is_missed_once() {
+    let mut env = TestEnv::with_args(&["--expiry-interval-s", "1"]).await;
+    let unit = env.subscribe("jobcenter:15300").await;
+    let clock = TestClock::at("2026-12-01T09:00:00Z");
+    env.start_worker_with_clock(clock.clone());
+    env.start_worker_with_clock(clock.clone());
+    let ids: Vec<Uuid> = (0..40).map(|_| Uuid::new_v4()).collect();
+    let orders: Vec<Value> = ids
+        .iter()
+        .map(|id| event(&employer_order(*id, 1, employer(), "2026-12-01T08:00:00Z")))
+        .collect();
+    env.publish(&orders).await;
+    unit.take(40, T).await;
+    at(&clock, "2026-12-05T09:00:00Z").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = unit.take_all(Duration::from_secs(1)).await;
+    let mut missed: Vec<(Uuid, String)> = got
+        .iter()
+        .filter(|r| r.event() == "joborder.promise-missed")
+        .map(|r| (r.order(), r.data()["promise"].as_str().unwrap().to_owned()))
+        .collect();
+    missed.sort();
+    let mut expected: Vec<(Uuid, String)> = ids
+        .iter()
+        .flat_map(|id| [(*id, "contact".to_owned()), (*id, "delivery".to_owned())])
+        .collect();
+    expected.sort();
+    assert_eq!(missed, expected, "each once");
+}
+
+/// 11: a check costs time in proportion to the promises falling due: among
+/// 100,000 open promises with 100 due, it reads the 100 from the partial
+/// index on the due time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_reads_only_the_promises_falling_due() {
+    let mut env = TestEnv::new().await;
+    let unit = env.subscribe("jobcenter:15300").await;
+    env.start_worker();
+    env.publish(&[event(&JobOrder::new(Uuid::new_v4()).build())])
+        .await;
+    unit.take(1, T).await;
+    env.stop_workers().await;
+    let mut conn = env.db();
+    use diesel::RunQueryDsl;
+    diesel::sql_query(
+        "INSERT INTO promises (job_order_id, promise, due_at) \
+         SELECT gen_random_uuid(), 'contact', \
+                CASE WHEN g <= 100 THEN timestamptz '2026-12-01 00:00Z' + g * interval '1 minute' \
+                     ELSE timestamptz '2027-06-01 00:00Z' + g * interval '1 minute' END \
+           FROM generate_series(1, 100000) g",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    // Met, missed and released ones are not in the index at all.
+    diesel::sql_query(
+        "INSERT INTO promises (job_order_id, promise, due_at, met_at) \
+         SELECT gen_random_uuid(), 'delivery', timestamptz '2026-11-01 00:00Z', now() \
+           FROM generate_series(1, 50000) g",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query("ANALYZE promises")
+        .execute(&mut conn)
+        .unwrap();
+    let plan =
+        jobsync::store::promises::explain_due(&mut conn, utc("2026-12-05T00:00:00Z"), 500).unwrap();
+    let mut nodes = Vec::new();
+    walk(&plan[0]["Plan"], &mut nodes);
+    let index = nodes
+        .iter()
+        .find(|n| n["Index Name"] == json!("promises_open_due"))
+        .unwrap_or_else(|| panic!("the partial index serves the check: {plan:#}"));
+    assert_eq!(index["Actual Rows"], 100, "{plan:#}");
+    for n in &nodes {
+        assert_ne!(n["Node Type"], json!("Seq Scan"), "{plan:#}");
+        assert!(n["Actual Rows"].as_u64().unwrap_or(0) <= 100, "{plan:#}");
+    }
+}
+
+fn walk<'a>(node: &'a Value, out: &mut Vec<&'a Value>) {
+    out.push(node);
+    for child in node["Plans"].as_array().into_iter().flatten() {
+        walk(child, out);
+    }
+}
