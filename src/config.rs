@@ -38,6 +38,47 @@ pub enum Command {
     DeadLetters(DeadLettersArgs),
     /// Tokens of the read API: create (printed once), list, revoke.
     Tokens(TokensArgs),
+    /// Reports: how the service promises were kept.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(subcommand)]
+    pub what: ReportWhat,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ReportWhat {
+    /// Per responsible unit, for the orders created from FROM to TO (days in
+    /// Copenhagen, both included): orders with promises, the share of each
+    /// promise met on time, the median time to contact and to delivery, and
+    /// how many promises were missed and are still open.
+    Promises {
+        /// The first day (YYYY-MM-DD).
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// The last day (YYYY-MM-DD).
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// Only this responsible unit, as `jobcenter:15300`.
+        #[arg(long)]
+        unit: Option<String>,
+        /// `table` for a person, `csv` or `json` (one object per line) for a
+        /// spreadsheet or a dashboard.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
+}
+
+/// How a report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]

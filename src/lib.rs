@@ -13,6 +13,7 @@ pub mod contract;
 pub mod deadletters;
 pub mod domain;
 pub mod ops;
+pub mod report;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

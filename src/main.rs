@@ -85,6 +85,9 @@ async fn command(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::DeadLetters(args) => dead_letters(&args.queue, args.action).await,
+        Command::Report(args) => {
+            tokio::task::spawn_blocking(move || report(&args.database.url, args.what)).await?
+        }
         Command::Tokens(args) => {
             tokio::task::spawn_blocking(move || tokens(&args.database.url, args.action)).await?
         }
@@ -124,6 +127,24 @@ async fn run(settings: config::Settings) -> anyhow::Result<()> {
             grace.as_secs()
         )),
     }
+}
+
+/// `jobsync report promises`.
+fn report(database_url: &str, what: config::ReportWhat) -> anyhow::Result<()> {
+    let config::ReportWhat::Promises {
+        from,
+        to,
+        unit,
+        format,
+    } = what;
+    let unit = unit
+        .map(|u| jobsync::commands::parse_unit(&u))
+        .transpose()?;
+    let (from, to) = jobsync::report::window(from, to)?;
+    let figures = jobsync::report::figures(database_url, from, to, unit.as_ref())?;
+    let rows: Vec<_> = figures.iter().map(jobsync::report::Row::of).collect();
+    jobsync::report::write(&mut std::io::stdout().lock(), &rows, format)?;
+    Ok(())
 }
 
 /// `jobsync tokens create|list|revoke`.

@@ -11,6 +11,7 @@ pub mod missed;
 pub mod outbox;
 pub mod promises;
 pub mod read;
+pub mod report;
 pub mod schema;
 pub mod tokens;
 mod unnest;

@@ -280,3 +280,281 @@ fn walk<'a>(node: &'a Value, out: &mut Vec<&'a Value>) {
         walk(child, out);
     }
 }
+
+/// `jobsync report promises` over a small world whose figures are worked
+/// out by hand (below), in all three formats, and an empty window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_gives_the_hand_computed_figures_in_every_format() {
+    use diesel::RunQueryDsl;
+    let mut env = TestEnv::new().await;
+    let unit = env.subscribe("jobcenter:15300").await;
+    env.start_worker();
+    let template = Uuid::new_v4();
+    env.publish(&[event(&JobOrder::new(template).build())])
+        .await;
+    unit.take(1, T).await;
+    env.stop_workers().await;
+    let mut conn = env.db();
+    // (order, created_at, responsible unit, promises: (name, due, met, missed, released))
+    type P<'a> = (&'a str, &'a str, Option<&'a str>, bool, bool);
+    let world: Vec<(&str, &str, Vec<P>)> = vec![
+        // Brøndby (15300).
+        (
+            "2026-12-01T08:00:00Z",
+            "15300",
+            vec![
+                (
+                    "contact",
+                    "2026-12-02T08:00:00Z",
+                    Some("2026-12-01T10:00:00Z"),
+                    false,
+                    false,
+                ),
+                (
+                    "delivery",
+                    "2026-12-04T08:00:00Z",
+                    Some("2026-12-01T18:00:00Z"),
+                    false,
+                    false,
+                ),
+                (
+                    "follow_up",
+                    "2026-12-15T18:00:00Z",
+                    Some("2026-12-09T08:00:00Z"),
+                    false,
+                    false,
+                ),
+            ],
+        ),
+        (
+            "2026-12-02T08:00:00Z",
+            "15300",
+            vec![
+                (
+                    "contact",
+                    "2026-12-03T08:00:00Z",
+                    Some("2026-12-03T14:00:00Z"),
+                    true,
+                    false,
+                ),
+                ("delivery", "2026-12-05T08:00:00Z", None, true, false),
+            ],
+        ),
+        (
+            "2026-12-03T08:00:00Z",
+            "15300",
+            vec![
+                ("contact", "2026-12-04T08:00:00Z", None, false, true),
+                ("delivery", "2026-12-06T08:00:00Z", None, false, true),
+            ],
+        ),
+        (
+            "2026-12-04T08:00:00Z",
+            "15300",
+            vec![
+                ("contact", "2026-12-05T08:00:00Z", None, false, false),
+                ("delivery", "2026-12-07T08:00:00Z", None, false, false),
+            ],
+        ),
+        // 00:30 on 1 December in Copenhagen: in the window.
+        (
+            "2026-11-30T23:30:00Z",
+            "15300",
+            vec![(
+                "contact",
+                "2026-12-01T23:30:00Z",
+                Some("2026-12-01T00:30:00Z"),
+                false,
+                false,
+            )],
+        ),
+        // 23:30 on 30 November and 01:30 on 1 January in Copenhagen: not.
+        (
+            "2026-11-30T22:30:00Z",
+            "15300",
+            vec![("contact", "2026-12-01T22:30:00Z", None, true, false)],
+        ),
+        (
+            "2027-01-01T00:30:00Z",
+            "15300",
+            vec![("contact", "2027-01-02T00:30:00Z", None, false, false)],
+        ),
+        // København (10100).
+        (
+            "2026-12-05T08:00:00Z",
+            "10100",
+            vec![
+                (
+                    "contact",
+                    "2026-12-06T08:00:00Z",
+                    Some("2026-12-05T12:00:00Z"),
+                    false,
+                    false,
+                ),
+                (
+                    "delivery",
+                    "2026-12-08T08:00:00Z",
+                    Some("2026-12-08T16:00:00Z"),
+                    true,
+                    false,
+                ),
+            ],
+        ),
+        (
+            "2026-12-06T08:00:00Z",
+            "10100",
+            vec![
+                (
+                    "contact",
+                    "2026-12-07T08:00:00Z",
+                    Some("2026-12-06T14:00:00Z"),
+                    false,
+                    false,
+                ),
+                ("delivery", "2026-12-09T08:00:00Z", None, false, false),
+            ],
+        ),
+        // An order without promises: not in the report.
+        ("2026-12-07T08:00:00Z", "18300", vec![]),
+    ];
+    for (created, code, promises) in &world {
+        let id = Uuid::new_v4();
+        for sql in [
+            format!("CREATE TEMP TABLE t AS SELECT * FROM job_orders WHERE id = '{template}'"),
+            format!(
+                "UPDATE t SET id = '{id}', created_at = '{created}', responsible_unit_code = '{code}'"
+            ),
+            "INSERT INTO job_orders SELECT * FROM t".to_owned(),
+            "DROP TABLE t".to_owned(),
+        ] {
+            diesel::sql_query(sql).execute(&mut conn).unwrap();
+        }
+        let q = |t: Option<&str>| t.map_or("NULL".to_owned(), |t| format!("'{t}'"));
+        for (name, due, met, missed, released) in promises {
+            let missed_at = missed.then_some(*due);
+            let released_at = released.then_some(*due);
+            diesel::sql_query(format!(
+                "INSERT INTO promises (job_order_id, promise, due_at, met_at, missed_at, released_at) \
+                 VALUES ('{id}', '{name}', '{due}', {}, {}, {})",
+                q(*met),
+                q(missed_at),
+                q(released_at)
+            ))
+            .execute(&mut conn)
+            .unwrap();
+        }
+    }
+    // Worked out by hand. Brøndby: 5 orders; contact: 4 not released, met
+    // on time by the first and the 00:30 one → 0.5; delivery: 3, the first
+    // → 0.333; follow-up 1 of 1; contact met after 2, 30 and 1 hours → 2;
+    // delivery after 10 → 10; missed: the second's two; open: the fourth's
+    // two. København: 2 orders; contact 2 of 2; delivery 0 of 2; no
+    // follow-up; contact after 4 and 6 hours → 5; delivery after 80; one
+    // missed, one open.
+    let expected = vec![
+        json!({"unit": "jobcenter:10100", "name": "København", "orders": 2,
+               "contact_on_time": 1.0, "delivery_on_time": 0.0, "follow_up_on_time": null,
+               "median_contact_hours": 5.0, "median_delivery_hours": 80.0, "missed": 1, "open": 1}),
+        json!({"unit": "jobcenter:15300", "name": "Brøndby", "orders": 5,
+               "contact_on_time": 0.5, "delivery_on_time": 0.333, "follow_up_on_time": 1.0,
+               "median_contact_hours": 2.0, "median_delivery_hours": 10.0, "missed": 2, "open": 2}),
+    ];
+    let report = |args: &[&str]| {
+        let out = crate::cli::jobsync(&env, &[&["report", "promises"], args].concat())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let window = ["--from", "2026-12-01", "--to", "2026-12-31"];
+    let json_rows: Vec<Value> = report(&[&window[..], &["--format", "json"]].concat())
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(json_rows, expected);
+
+    let csv = report(&[&window[..], &["--format", "csv"]].concat());
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        [
+            "unit",
+            "name",
+            "orders",
+            "contact_on_time",
+            "delivery_on_time",
+            "follow_up_on_time",
+            "median_contact_hours",
+            "median_delivery_hours",
+            "missed",
+            "open"
+        ]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[1],
+        [
+            "jobcenter:15300",
+            "Brøndby",
+            "5",
+            "0.5",
+            "0.333",
+            "1",
+            "2",
+            "10",
+            "2",
+            "2"
+        ]
+    );
+    assert_eq!(rows[0][5], "", "no follow-up: an empty cell");
+
+    let table = report(&window);
+    assert!(
+        table.contains("Brøndby") && table.contains("København"),
+        "{table}"
+    );
+    assert!(
+        table.contains("50 %") && table.contains("33 %") && table.contains("80.0 h"),
+        "{table}"
+    );
+    let lines: Vec<&str> = table.lines().collect();
+    let end_of_orders = lines[0].find("ORDERS").unwrap() + "ORDERS".len();
+    for l in &lines[1..3] {
+        assert!(
+            l[..l
+                .char_indices()
+                .nth(end_of_orders)
+                .map_or(l.len(), |(i, _)| i)]
+                .chars()
+                .last()
+                .unwrap()
+                .is_ascii_digit(),
+            "the orders column is aligned:\n{table}"
+        );
+    }
+    let one = report(
+        &[
+            &window[..],
+            &["--unit", "jobcenter:10100", "--format", "json"],
+        ]
+        .concat(),
+    );
+    assert_eq!(one.lines().count(), 1);
+
+    // An empty window is an empty report.
+    let empty = ["--from", "2030-01-01", "--to", "2030-01-31"];
+    assert_eq!(report(&[&empty[..], &["--format", "json"]].concat()), "");
+    assert_eq!(
+        report(&[&empty[..], &["--format", "csv"]].concat())
+            .lines()
+            .count(),
+        1
+    );
+    assert!(report(&empty).contains("no orders"));
+}
