@@ -42,6 +42,8 @@ pub const KNOWN: &[&str] = &[
     "jobsync_rejections_total",
     "jobsync_dead_letters",
     "jobsync_end_to_end_lag_seconds",
+    "jobsync_promises_missed_total",
+    "jobsync_promises_open",
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
     "process_open_fds",
