@@ -148,19 +148,19 @@ async fn each_promise_is_met_on_time_met_late_missed_once_released_or_not_tracke
     let e = events.take(1, T).await;
     assert_eq!(e[0].routing_key, "joborder.promise-missed");
 
-    // It is met late: the view keeps both.
-    env.publish(&[event(&employer_order(
-        late,
-        2,
-        brondby(),
-        "2026-12-02T12:00:00Z",
-    ))])
-    .await;
+    // It is met late: the view keeps both. The same message again, and the
+    // same version under another id, change nothing.
+    let v2 = employer_order(late, 2, brondby(), "2026-12-02T12:00:00Z");
+    let id = Uuid::new_v4().to_string();
+    env.publish(&[event_with_id(&id, &v2)]).await;
     let got = unit.take(1, T).await;
     assert_eq!(
         promises_in(&got, late)["contact"],
         json!({"due_at": "2026-12-02T08:00:00Z", "met_at": "2026-12-02T12:00:00Z", "missed": true})
     );
+    env.publish(&[event_with_id(&id, &v2), event(&v2)]).await;
+    unit.assert_quiet(Duration::from_secs(1)).await;
+    events.assert_quiet(Duration::from_millis(100)).await;
 
     // Past every due time: delivery of `late` is missed; nothing of
     // `kept` (all met, the follow-up not yet due), `closed` (released),
