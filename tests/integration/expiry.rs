@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use jobsync::store::schema::job_orders;
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -225,34 +225,13 @@ async fn one_pass_over_100000_open_orders_with_100_due_reads_only_the_100() {
         .unwrap();
     let now = utc("2026-06-01T12:00:00Z");
     let plan = jobsync::store::expiry::explain_due(&mut conn, now, 500).unwrap();
-    let mut nodes = Vec::new();
-    walk(&plan[0]["Plan"], &mut nodes);
-    let index = nodes
-        .iter()
-        .find(|n| n["Index Name"] == json!("job_orders_due"))
-        .unwrap_or_else(|| panic!("the partial index serves the pass: {plan:#}"));
-    assert_eq!(index["Actual Rows"], 100, "it reads the 100 due: {plan:#}");
-    for n in &nodes {
-        assert_ne!(n["Node Type"], json!("Seq Scan"), "{plan:#}");
-        assert!(
-            n["Actual Rows"].as_u64().unwrap_or(0) <= 100,
-            "no node touches more rows: {plan:#}"
-        );
-    }
+    assert_reads_only(&plan, "job_orders_due", 100);
     assert_eq!(
         jobsync::store::expiry::expire_due(&mut conn, now, 500)
             .unwrap()
             .orders,
         100
     );
-}
-
-/// Every node of a plan.
-fn walk<'a>(node: &'a Value, out: &mut Vec<&'a Value>) {
-    out.push(node);
-    for child in node["Plans"].as_array().into_iter().flatten() {
-        walk(child, out);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

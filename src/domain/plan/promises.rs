@@ -3,25 +3,19 @@
 //! unit is told (`joborder.promise-missed`, and `joborder.updated` since its
 //! view's `promises` changed) and the event goes out on `jobsync.events`.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Cause, Output, ViewFacts};
+use super::{Cause, Output};
 use crate::contract::outbound::{Data, PromiseMissedData};
 use crate::domain::fanout::{Event, Lifecycle, Notification};
 use crate::domain::fields::canonical_timestamp;
 use crate::domain::promises::{Promise, Promises};
 use crate::domain::views::{responsible_order_view, responsible_unit, OrderExtras, View};
 
-/// What the store knows of the orders a check took.
-#[derive(Debug, Default)]
-pub struct State {
-    pub views: HashMap<Uuid, ViewFacts>,
-    /// Their mediation logs' counts: entries in all, undecided.
-    pub log_counts: HashMap<Uuid, (i32, i32)>,
-}
+/// What the store knows of the orders a check took: what an expiry pass
+/// knows of its orders.
+pub use super::expiry::State;
 
 /// What to write and publish for a check.
 #[derive(Debug, Default)]

@@ -79,3 +79,29 @@ pub fn stored_version(conn: &mut PgConnection, id: Uuid) -> Option<i64> {
         .optional()
         .unwrap()
 }
+
+/// Asserts that the `EXPLAIN (ANALYZE, FORMAT JSON)` output `plan` reads
+/// exactly `rows` rows through `index`, scans no table whole, and has no
+/// node touching more rows: a query whose cost follows what it returns.
+pub fn assert_reads_only(plan: &Value, index: &str, rows: u64) {
+    fn walk<'a>(node: &'a Value, out: &mut Vec<&'a Value>) {
+        out.push(node);
+        for child in node["Plans"].as_array().into_iter().flatten() {
+            walk(child, out);
+        }
+    }
+    let mut nodes = Vec::new();
+    walk(&plan[0]["Plan"], &mut nodes);
+    let used = nodes
+        .iter()
+        .find(|n| n["Index Name"] == json!(index))
+        .unwrap_or_else(|| panic!("{index} serves the query: {plan:#}"));
+    assert_eq!(used["Actual Rows"], rows, "it reads {rows} rows: {plan:#}");
+    for n in &nodes {
+        assert_ne!(n["Node Type"], json!("Seq Scan"), "{plan:#}");
+        assert!(
+            n["Actual Rows"].as_u64().unwrap_or(0) <= rows,
+            "no node touches more rows: {plan:#}"
+        );
+    }
+}
