@@ -21,10 +21,10 @@ pub struct Checked {
 }
 
 /// Finds up to `limit` open promises due at `now`, marks them missed and
-/// writes what goes out, in one transaction: the due promises' rows are
-/// locked (others' skipped) and so are their orders (those being applied
-/// are left to the next check), so with several instances each promise is
-/// missed once.
+/// writes what goes out, in one transaction. Their orders are try-locked
+/// (an order being applied, or taken by another instance's check, is left
+/// to the next check) and read again under the lock, so with several
+/// instances each promise is missed once.
 pub fn check_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> QueryResult<Checked> {
     use chrono::SubsecRound as _;
     // PostgreSQL keeps microseconds: what is stored and what the views say

@@ -112,14 +112,17 @@ struct Id {
     job_order_id: Uuid,
 }
 
-/// The orders with an open promise due at `now`, at most `limit` promises'
-/// worth, their rows locked (skipping those another transaction holds).
+/// The orders with an open promise due at `now`, from at most `limit`
+/// promises. No row is locked here: every change of an order's promises
+/// happens under the order's advisory lock, which the caller tries next
+/// (locking promise rows as well could deadlock two checks that each took
+/// one promise of the other's order).
 pub(super) fn due_orders(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     limit: i64,
 ) -> QueryResult<Vec<Uuid>> {
-    let mut ids: Vec<Uuid> = diesel::sql_query(format!("{DUE} FOR UPDATE SKIP LOCKED"))
+    let mut ids: Vec<Uuid> = diesel::sql_query(DUE)
         .bind::<Timestamptz, _>(now)
         .bind::<BigInt, _>(limit)
         .load::<Id>(conn)?
