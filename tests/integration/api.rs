@@ -415,38 +415,33 @@ async fn reading_the_feed_then_the_queue_ends_with_the_views_of_notifications_al
         }
         event(&s)
     };
-    for v in 1..=3u64 {
-        let batch: Vec<Value> = orders
-            .iter()
-            .enumerate()
-            .map(|(n, id)| version(*id, n, v))
-            .collect();
-        env.publish(&batch).await;
-    }
-    for id in &orders {
-        env.wait_until(T, "version 3 is stored", |c| {
-            stored_version(c, *id) == Some(3)
-        })
-        .await;
-    }
+    // Versions `versions` of every order, published and stored.
+    let publish = |versions: std::ops::RangeInclusive<u64>| {
+        let (env, orders) = (&env, &orders);
+        async move {
+            let last = *versions.end() as i64;
+            for v in versions {
+                let batch: Vec<Value> = orders
+                    .iter()
+                    .enumerate()
+                    .map(|(n, id)| version(*id, n, v))
+                    .collect();
+                env.publish(&batch).await;
+            }
+            for id in orders {
+                env.wait_until(T, "the last version is stored", |c| {
+                    stored_version(c, *id) == Some(last)
+                })
+                .await;
+            }
+        }
+    };
+    publish(1..=3).await;
     // A system that starts now: its queue first, then the feed to its end.
     let late = env.subscribe(unit).await;
     let token = token_for(&env, unit).await;
     let (feed, next) = api.all("/v1/changes", &token).await;
-    for v in 4..=6u64 {
-        let batch: Vec<Value> = orders
-            .iter()
-            .enumerate()
-            .map(|(n, id)| version(*id, n, v))
-            .collect();
-        env.publish(&batch).await;
-    }
-    for id in &orders {
-        env.wait_until(T, "version 6 is stored", |c| {
-            stored_version(c, *id) == Some(6)
-        })
-        .await;
-    }
+    publish(4..=6).await;
     env.wait_until(T, "the outbox is published", outbox_is_empty)
         .await;
     let everything = always.take_all(Duration::from_secs(2)).await;
