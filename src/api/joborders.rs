@@ -229,7 +229,7 @@ fn order_id(text: &str) -> Result<Uuid, Problem> {
 /// `view` with its version as `ETag`, or `304` when `If-None-Match` names
 /// that version already.
 fn with_etag(view: &View, headers: &HeaderMap) -> Response {
-    let version = view.to_json()["version"].as_u64().unwrap_or(0);
+    let version = view.data.version();
     let etag = format!("\"{version}\"");
     let matches = headers
         .get(header::IF_NONE_MATCH)

@@ -341,16 +341,23 @@ pub struct FeedItem {
     pub data: Data,
 }
 
-impl FeedItem {
-    pub fn new(event: &str, job_order_id: uuid::Uuid, unit: &str, data: Data) -> Self {
-        let joborderversion = match &data {
+impl Data {
+    /// The hub version it reflects (of the order, or of its log).
+    pub fn version(&self) -> u64 {
+        match self {
             Data::Order(v) => v.version,
             Data::SharedOrder(v) => v.version,
             Data::Log(v) => v.version,
             Data::Revoked(v) => v.version,
             Data::Lifecycle(v) => v.version,
             Data::PromiseMissed(v) => v.version,
-        };
+        }
+    }
+}
+
+impl FeedItem {
+    pub fn new(event: &str, job_order_id: uuid::Uuid, unit: &str, data: Data) -> Self {
+        let joborderversion = data.version();
         FeedItem {
             kind: format!("dk.jobsync.{event}"),
             subject: job_order_id.to_string(),

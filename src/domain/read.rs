@@ -136,22 +136,21 @@ pub struct SearchText {
     pub tasks: String,
 }
 
-/// The [`SearchText`] of `snapshot`, taken from the shared view (which
-/// every unit that sees the order may see, and which is redacted).
+/// The [`SearchText`] of `snapshot`: texts of the shared view (which every
+/// unit that sees the order may see), with CPR numbers replaced as there.
+/// Built on every upsert of an order, so from the four texts alone.
 pub fn search_text(snapshot: &crate::contract::joborder::JobOrderData) -> SearchText {
-    let view = shared_order_view(snapshot, None);
-    let crate::contract::outbound::Data::SharedOrder(v) = view.data else {
-        unreachable!("shared_order_view gives a shared order view")
-    };
-    let occupation = match &v.occupation.alias {
-        Some(alias) => format!("{} {alias}", v.occupation.name),
-        None => v.occupation.name.clone(),
+    let text = |t: &str| super::cpr::redact(t).0.into_owned();
+    let o = &snapshot.occupation;
+    let occupation = match &o.alias {
+        Some(alias) => format!("{} {}", text(&o.name), text(alias)),
+        None => text(&o.name),
     };
     SearchText {
-        title: v.title,
+        title: text(&snapshot.title),
         occupation,
-        employer: v.employer.name,
-        tasks: v.descriptions.tasks,
+        employer: text(&snapshot.employer.name),
+        tasks: text(&snapshot.descriptions.tasks),
     }
 }
 
@@ -257,6 +256,10 @@ mod tests {
     fn the_search_text_is_the_shared_view_s_text_with_cpr_numbers_replaced() {
         let order = stored(&[], &[]);
         let t = search_text(&order.facts.snapshot);
+        let view = shared_order_view(&order.facts.snapshot, None).to_json();
+        assert_eq!(t.title, view["title"]);
+        assert_eq!(t.employer, view["employer"]["name"]);
+        assert_eq!(t.tasks, view["descriptions"]["tasks"]);
         assert_eq!(t.title, "Svejser [CPR]");
         assert_eq!(t.occupation, "Svejser Klejnsmed");
         assert_eq!(t.employer, "Brøndby Stål");
