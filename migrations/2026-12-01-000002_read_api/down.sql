@@ -1,4 +1,5 @@
 DROP INDEX job_orders_updated;
+DROP INDEX job_orders_search_missing;
 DROP INDEX job_orders_search;
 ALTER TABLE job_orders DROP COLUMN search;
 DROP TABLE unit_changes;

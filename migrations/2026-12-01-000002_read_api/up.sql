@@ -72,8 +72,12 @@ ON CONFLICT DO NOTHING;
 -- Full-text search over what every unit that sees an order may see of it
 -- (title, occupation name and alias, employer name, tasks), CPR numbers
 -- replaced as in the views, Danish stemming. Written with each version;
--- orders stored before this column get it when the worker starts.
+-- orders stored before this column get it in the background (the
+-- scheduler, 5,000 a pass).
 ALTER TABLE job_orders ADD COLUMN search tsvector;
 CREATE INDEX job_orders_search ON job_orders USING gin (search);
+-- The orders still without it: empty once they are filled, so looking for
+-- them costs nothing then.
+CREATE INDEX job_orders_search_missing ON job_orders (id) WHERE search IS NULL;
 -- Without `q`, a search lists newest first.
 CREATE INDEX job_orders_updated ON job_orders (updated_at DESC, id DESC);

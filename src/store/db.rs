@@ -83,19 +83,6 @@ pub fn prepare(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
     if applied > 0 {
         tracing::info!(migrations.applied = applied, "applied database migrations");
     }
-    // Orders stored before full-text search get their search text (several
-    // instances may do this at once: each row is written the same).
-    let mut filled = 0;
-    loop {
-        let n = super::read::backfill_search(&mut conn, 1_000)?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    if filled > 0 {
-        tracing::info!(orders = filled, "filled the search text of stored orders");
-    }
     pool(url, pool_size)
 }
 

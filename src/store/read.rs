@@ -184,7 +184,8 @@ pub(super) fn search_vector_sql(
 }
 
 /// Fills the search column of up to `limit` orders stored before it
-/// existed; how many. The worker runs it at start until none is left.
+/// existed; how many. The scheduler runs a few batches a pass until none
+/// is left.
 pub fn backfill_search(conn: &mut PgConnection, limit: i64) -> QueryResult<usize> {
     #[derive(QueryableByName)]
     struct Row {

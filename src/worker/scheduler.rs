@@ -19,6 +19,8 @@ use crate::telemetry::events::{InternalEvent, OrdersExpired, PromisesChecked};
 pub const EXPIRY_BATCH: i64 = 500;
 /// Promises checked in one transaction, at most.
 const PROMISE_BATCH: i64 = 500;
+/// Batches of 1,000 orders given their search text per pass, at most.
+const SEARCH_BACKFILL_BATCHES: usize = 5;
 /// Inbox rows deleted per statement, at most.
 const PRUNE_BATCH: i64 = 10_000;
 
@@ -99,6 +101,29 @@ async fn pass(
         open: &open,
     }
     .emit();
+    // Orders stored before full-text search get their search text, a few
+    // thousand a pass, in the background (several instances may do this at
+    // once: each row is written the same).
+    let pool_for_search = pool.clone();
+    let filled = tokio::task::spawn_blocking(move || {
+        let mut conn = pool_for_search.get()?;
+        let mut filled = 0;
+        for _ in 0..SEARCH_BACKFILL_BATCHES {
+            let n = store::read::backfill_search(&mut conn, 1_000)?;
+            filled += n;
+            if n < 1_000 {
+                break;
+            }
+        }
+        anyhow::Ok(filled)
+    })
+    .await??;
+    if filled > 0 {
+        tracing::info!(
+            orders = filled,
+            "filled the search text of orders stored before search existed"
+        );
+    }
     let before = now - chrono::Duration::days(i64::from(settings.inbox_retention_days));
     let mut pruned = 0;
     loop {

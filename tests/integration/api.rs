@@ -881,3 +881,31 @@ async fn a_change_committed_late_is_never_behind_a_reader_s_cursor() {
     let ids: Vec<Uuid> = page.iter().map(|e| e.job_order_id).collect();
     assert_eq!(ids, vec![first, second]);
 }
+
+/// Orders stored before search existed (no `search` vector) get theirs in
+/// the background and are found then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_stored_before_search_existed_become_searchable() {
+    let (mut env, api) = api_env(&["--expiry-interval-s", "1"]).await;
+    let events = env.subscribe_events().await;
+    let id = Uuid::new_v4();
+    env.publish(&[event(&JobOrder::new(id).title("Svejser").build())])
+        .await;
+    events.take(1, T).await;
+    env.stop_workers().await;
+    diesel::sql_query("UPDATE job_orders SET search = NULL")
+        .execute(&mut env.db())
+        .unwrap();
+    env.start_worker();
+    api.wait_ready().await;
+    let token = token_for(&env, "jobcenter:15300").await;
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let (found, _) = api.all("/v1/joborders?q=svejser", &token).await;
+        if found.len() == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never found");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
