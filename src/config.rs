@@ -388,13 +388,14 @@ pub struct BatchSettings {
     /// Deliveries applied in one database transaction, at most.
     #[arg(id = "batch_size", value_name = "N", long = "batch-size", env = "JOBSYNC_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub size: u32,
-    /// How long a batch waits to fill after its first delivery, in ms.
+    /// How long a batch waits for more deliveries after its first, in ms.
+    /// 0: a batch takes what is already buffered and waits for nothing.
     #[arg(
         id = "batch_wait_ms",
         value_name = "MS",
         long = "batch-wait-ms",
         env = "JOBSYNC_BATCH_WAIT_MS",
-        default_value_t = 5
+        default_value_t = 0
     )]
     pub wait_ms: u64,
 }
@@ -622,6 +623,13 @@ fn env_of_flag(flag: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_waits_for_nothing_by_default() {
+        let settings = worker_settings::<_, &str>([]).unwrap();
+        assert_eq!(settings.batching.wait_ms, 0);
+        assert_eq!(settings.batching.wait(), std::time::Duration::ZERO);
+    }
 
     #[test]
     fn defaults_are_those_of_the_contract() {

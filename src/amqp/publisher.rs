@@ -61,6 +61,20 @@ impl Publisher {
     /// Publishes every message, then waits for all their confirms. `Ok` means
     /// the broker took responsibility for every one of them.
     pub async fn publish_all(&self, messages: &[Outgoing]) -> Result<(), PublishError> {
+        self.publish_pipelined(messages).await?.await
+    }
+
+    /// Publishes every message and returns, without waiting for the
+    /// confirms: the returned future waits for all of them (`Ok` as for
+    /// [`Publisher::publish_all`]). More can be published on the channel
+    /// meanwhile; they go out, and are confirmed, after these.
+    pub async fn publish_pipelined(
+        &self,
+        messages: &[Outgoing],
+    ) -> Result<
+        impl std::future::Future<Output = Result<(), PublishError>> + Send + 'static,
+        PublishError,
+    > {
         let mut confirms = Vec::with_capacity(messages.len());
         for m in messages {
             let confirm = self
@@ -76,24 +90,25 @@ impl Publisher {
                     m.properties.clone(),
                 )
                 .await?;
+            let (exchange, routing_key) = (m.exchange.clone(), m.routing_key.clone());
             confirms.push(async move {
                 let confirmation = confirm.await?;
                 if confirmation.is_nack() {
                     return Err(PublishError::Nack {
-                        exchange: m.exchange.clone(),
-                        routing_key: m.routing_key.clone(),
+                        exchange,
+                        routing_key,
                     });
                 }
                 if confirmation.take_message().is_some() {
                     return Err(PublishError::Unroutable {
-                        exchange: m.exchange.clone(),
-                        routing_key: m.routing_key.clone(),
+                        exchange,
+                        routing_key,
                     });
                 }
                 Ok(())
             });
         }
-        try_join_all(confirms).await.map(drop)
+        Ok(async move { try_join_all(confirms).await.map(drop) })
     }
 }
 

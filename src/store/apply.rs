@@ -14,14 +14,16 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
 use uuid::Uuid;
 
 use super::feed;
+use super::feed::Changes;
 use super::locks::lock_orders;
-use super::outbox::{self, Effects, Pending};
+use super::outbox::{self, Effects, OutboxRow, Pending};
+use super::prepared::{self, Prepared};
 use super::schema::processed_messages;
-use super::unnest::{columns, insert_sql};
+use super::unnest::{columns, insert_sql_at};
 use super::{joborders, mediation};
 use crate::domain::message::{Inbound, Outcome, Payload};
 
@@ -34,6 +36,9 @@ pub struct BatchResult {
     /// with their ids, in id order: the relay of this instance is handed
     /// them once committed.
     pub outbox: Vec<Pending>,
+    /// Whether the outbox held no row of their orders before: then they
+    /// may go out before any row of another order written earlier.
+    pub alone: bool,
     /// CPR numbers replaced in the views written.
     pub redactions: usize,
 }
@@ -49,7 +54,14 @@ pub fn apply_batch(
     now: DateTime<Utc>,
     durations: &Durations,
 ) -> QueryResult<BatchResult> {
-    conn.transaction(|conn| apply_in_transaction(conn, queue, messages, now, durations))
+    let order_ids: Vec<Uuid> = {
+        let set: HashSet<Uuid> = messages.iter().map(Inbound::job_order_id).collect();
+        set.into_iter().collect()
+    };
+    conn.transaction(|conn| {
+        lock_orders(conn, &order_ids)?;
+        apply_in_transaction(conn, queue, messages, now, durations)
+    })
 }
 
 fn apply_in_transaction(
@@ -59,12 +71,6 @@ fn apply_in_transaction(
     now: DateTime<Utc>,
     durations: &Durations,
 ) -> QueryResult<BatchResult> {
-    let order_ids: Vec<Uuid> = {
-        let set: HashSet<Uuid> = messages.iter().map(Inbound::job_order_id).collect();
-        set.into_iter().collect()
-    };
-    lock_orders(conn, &order_ids)?;
-
     let message_ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
     let processed: HashSet<String> = processed_messages::table
         .select(processed_messages::message_id)
@@ -117,8 +123,6 @@ fn apply_in_transaction(
         )?;
     }
     let redactions = effects.redactions;
-    let changes = effects.changes;
-    let outbox = outbox::insert(conn, effects.outbox)?;
     for (i, _) in repeats {
         outcomes[i] = Some(Outcome::Duplicate);
     }
@@ -138,22 +142,69 @@ fn apply_in_transaction(
             version: Some(m.version()),
         });
     }
-    if !inbox.is_empty() {
-        static INSERT: LazyLock<String> = LazyLock::new(|| {
-            insert_sql(
-                "processed_messages",
-                InboxColumns::NAMES,
-                "ON CONFLICT DO NOTHING",
-            )
-        });
-        inbox.query(&INSERT).execute(conn)?;
-    }
-    feed::record(conn, &changes)?;
+    let (outbox, alone) = finish(conn, effects.outbox, inbox, &effects.changes)?;
     Ok(BatchResult {
         outcomes,
         outbox,
+        alone,
         redactions,
     })
+}
+
+/// The last statement of the transaction, writing three tables at once:
+/// the outbox rows (returned with their ids), the inbox rows and the
+/// change feed's rows. With it, whether the outbox held no row of the
+/// orders written for before this transaction (the caller holds their
+/// locks, so every earlier row of theirs is committed and seen).
+fn finish(
+    conn: &mut PgConnection,
+    rows: Vec<OutboxRow>,
+    inbox: InboxColumns<'_>,
+    changes: &Changes,
+) -> QueryResult<(Vec<Pending>, bool)> {
+    #[derive(QueryableByName)]
+    struct Written {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Bool)]
+        alone: bool,
+    }
+    static FINISH: LazyLock<prepared::Text> = LazyLock::new(|| {
+        let inbox_at = outbox::PARAMETERS + 1;
+        let feed_at = inbox_at + InboxColumns::NAMES.len();
+        let orders_at = feed_at + 4;
+        prepared::Text::new(&format!(
+            "WITH written AS ({}), inbox AS ({}), feed AS ({}) \
+             SELECT id, NOT EXISTS (SELECT 1 FROM outbox WHERE job_order_id = ANY(${orders_at})) AS alone \
+               FROM written",
+            outbox::insert_sql_at(1),
+            insert_sql_at(
+                "processed_messages",
+                InboxColumns::NAMES,
+                inbox_at,
+                "ON CONFLICT DO NOTHING"
+            ),
+            feed::record_sql(feed_at),
+        ))
+    });
+    if rows.is_empty() && inbox.is_empty() && changes.is_empty() {
+        return Ok((Vec::new(), true));
+    }
+    let orders: Vec<Uuid> = {
+        let set: HashSet<Uuid> = rows.iter().filter_map(|r| r.job_order_id).collect();
+        set.into_iter().collect()
+    };
+    let q = Prepared::new(&FINISH);
+    let q = outbox::columns(&rows).bind_onto(q);
+    let q = inbox.bind_onto(q);
+    let q = feed::bind_record(changes, q).bind::<Array<diesel::sql_types::Uuid>, _>(&orders);
+    let written: Vec<Written> = q.load(conn)?;
+    let alone = written.iter().all(|w| w.alone);
+    let ids = written
+        .into_iter()
+        .map(|w| outbox::Written { id: w.id })
+        .collect();
+    Ok((outbox::pending(rows, ids), alone))
 }
 
 columns! {

@@ -92,6 +92,10 @@ pub fn pool(url: &str, size: u32) -> anyhow::Result<PgPool> {
     Ok(Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
+        // No `SELECT 1` before each use: a round trip on every batch. A
+        // connection that broke fails its statement, which is retried on
+        // another (the pool drops a broken one when it comes back).
+        .test_on_check_out(false)
         .connection_timeout(Duration::from_secs(5))
         .connection_customizer(Box::new(Session))
         .build_unchecked(ConnectionManager::new(url)))

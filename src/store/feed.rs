@@ -74,10 +74,36 @@ impl Changes {
 /// this transaction's id and a new position. Takes no lock: a reader
 /// returns a row only once every transaction older than it has finished
 /// ([`page`]), so rows never appear behind a reader's cursor.
+///
+/// The statement, with its four parameters numbered from `$first` (it is
+/// one part of the apply transaction's last statement).
+pub(super) fn record_sql(first: usize) -> String {
+    let [t, c, id, k] = [first, first + 1, first + 2, first + 3];
+    format!(
+        "INSERT INTO unit_changes (unit_type, unit_code, job_order_id, kind, xid, position) \
+         SELECT t, c, id, k, pg_current_xact_id(), nextval('unit_changes_position') \
+           FROM unnest(${t}::text[], ${c}::text[], ${id}::uuid[], ${k}::text[]) AS u(t, c, id, k) \
+         ON CONFLICT (unit_type, unit_code, job_order_id, kind) \
+         DO UPDATE SET xid = excluded.xid, position = excluded.position"
+    )
+}
+
+/// [`record_sql`] as a statement of its own (expiry, the promise check).
 pub(super) fn record(conn: &mut PgConnection, changes: &Changes) -> QueryResult<()> {
     if changes.is_empty() {
         return Ok(());
     }
+    static RECORD: std::sync::LazyLock<super::prepared::Text> =
+        std::sync::LazyLock::new(|| super::prepared::Text::new(&record_sql(1)));
+    bind_record(changes, super::prepared::Prepared::new(&RECORD)).execute(conn)?;
+    Ok(())
+}
+
+/// Binds the parameters of [`record_sql`] after those of `q`.
+pub(super) fn bind_record<'a>(
+    changes: &'a Changes,
+    q: super::prepared::Prepared<'a>,
+) -> super::prepared::Prepared<'a> {
     let (mut types, mut codes, mut ids, mut kinds) = (vec![], vec![], vec![], vec![]);
     for (unit, id, kind) in &changes.0 {
         types.push(unit.kind().as_str());
@@ -85,19 +111,10 @@ pub(super) fn record(conn: &mut PgConnection, changes: &Changes) -> QueryResult<
         ids.push(*id);
         kinds.push(kind.as_str());
     }
-    diesel::sql_query(
-        "INSERT INTO unit_changes (unit_type, unit_code, job_order_id, kind, xid, position) \
-         SELECT t, c, id, k, pg_current_xact_id(), nextval('unit_changes_position') \
-           FROM unnest($1, $2, $3, $4) AS u(t, c, id, k) \
-         ON CONFLICT (unit_type, unit_code, job_order_id, kind) \
-         DO UPDATE SET xid = excluded.xid, position = excluded.position",
-    )
-    .bind::<Array<Text>, _>(&types)
-    .bind::<Array<Text>, _>(&codes)
-    .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
-    .bind::<Array<Text>, _>(&kinds)
-    .execute(conn)?;
-    Ok(())
+    q.bind::<Array<Text>, _>(types)
+        .bind::<Array<Text>, _>(codes)
+        .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+        .bind::<Array<Text>, _>(kinds)
 }
 
 /// Where a feed reader stands: after the row of transaction `xid` at

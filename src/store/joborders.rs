@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Bytea, Date, Integer, Json, Nullable, Text, Timestamptz};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Bytea, Date, Integer, Json, Nullable, Text, Timestamptz,
+};
 use uuid::Uuid;
 
 use super::outbox::Effects;
@@ -79,17 +81,121 @@ fn load(
         orders,
         expired,
         hashes,
-        sharing: views::load_sharing(conn, ids)?,
-        log_counts: views::log_counts(conn, ids)?,
-        promises: super::promises::load(conn, ids)?,
         ..Default::default()
     };
+    if !state.orders.is_empty() {
+        // Only a stored order has sharing rows, a log or promises.
+        let stored: Vec<Uuid> = state.orders.keys().copied().collect();
+        let around = load_around(conn, &stored)?;
+        (state.sharing, state.log_counts, state.promises) =
+            (around.sharing, around.log_counts, around.promises);
+    }
     let handed = plan::handed_over(&state, messages, indices);
     if !handed.is_empty() {
         state.logs = views::load_log_snapshots(conn, &handed)?;
         state.log_hashes = views::load_log_hashes(conn, &handed)?;
     }
     Ok(state)
+}
+
+/// What is stored beside some orders: their sharing, their logs' counts and
+/// their promises.
+struct Around {
+    sharing: HashMap<Uuid, BTreeMap<Unit, DateTime<Utc>>>,
+    log_counts: HashMap<Uuid, (i32, i32)>,
+    promises: HashMap<Uuid, crate::domain::promises::Promises>,
+}
+
+/// [`Around`] of the orders `ids`, in one statement (one round trip, where
+/// three reads took three): a row per sharing unit, log and promise,
+/// told apart by `part`.
+fn load_around(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Around> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        part: String,
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        job_order_id: Uuid,
+        /// The unit's type, or the promise.
+        #[diesel(sql_type = Nullable<Text>)]
+        a: Option<String>,
+        /// The unit's code.
+        #[diesel(sql_type = Nullable<Text>)]
+        b: Option<String>,
+        /// Shared since, or the promise's due time.
+        #[diesel(sql_type = Nullable<Timestamptz>)]
+        t1: Option<DateTime<Utc>>,
+        #[diesel(sql_type = Nullable<Timestamptz>)]
+        met_at: Option<DateTime<Utc>>,
+        #[diesel(sql_type = Nullable<Timestamptz>)]
+        missed_at: Option<DateTime<Utc>>,
+        #[diesel(sql_type = Nullable<Timestamptz>)]
+        released_at: Option<DateTime<Utc>>,
+        #[diesel(sql_type = Nullable<Integer>)]
+        total: Option<i32>,
+        #[diesel(sql_type = Nullable<Integer>)]
+        undecided: Option<i32>,
+        #[diesel(sql_type = Nullable<Bool>)]
+        first_named_coordinator: Option<bool>,
+    }
+    static AROUND: LazyLock<super::prepared::Text> = LazyLock::new(|| {
+        super::prepared::Text::new(
+            "SELECT 'sharing' AS part, job_order_id, unit_type AS a, unit_code AS b, since AS t1, \
+                    NULL::timestamptz AS met_at, NULL::timestamptz AS missed_at, \
+                    NULL::timestamptz AS released_at, NULL::int AS total, NULL::int AS undecided, \
+                    NULL::bool AS first_named_coordinator \
+               FROM job_order_sharing WHERE job_order_id = ANY($1) \
+             UNION ALL \
+             SELECT 'log', job_order_id, NULL, NULL, NULL, NULL, NULL, NULL, total, undecided, NULL \
+               FROM mediation_logs WHERE job_order_id = ANY($2) \
+             UNION ALL \
+             SELECT 'promise', job_order_id, promise, NULL, due_at, met_at, missed_at, released_at, \
+                    NULL, NULL, first_named_coordinator \
+               FROM promises WHERE job_order_id = ANY($3)",
+        )
+    });
+    let rows: Vec<Row> = super::prepared::Prepared::new(&AROUND)
+        .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+        .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+        .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+        .load(conn)?;
+    let mut around = Around {
+        sharing: HashMap::new(),
+        log_counts: HashMap::new(),
+        promises: HashMap::new(),
+    };
+    let mut promises = Vec::new();
+    for r in rows {
+        match (r.part.as_str(), r.a, r.b, r.t1) {
+            ("sharing", Some(kind), Some(code), Some(since)) => {
+                let unit = Unit::from_stored(&kind, &code)
+                    .expect("the CHECK constraint keeps unit types valid");
+                around
+                    .sharing
+                    .entry(r.job_order_id)
+                    .or_default()
+                    .insert(unit, since);
+            }
+            ("log", ..) => {
+                around.log_counts.insert(
+                    r.job_order_id,
+                    (r.total.unwrap_or(0), r.undecided.unwrap_or(0)),
+                );
+            }
+            ("promise", Some(promise), _, Some(due_at)) => promises.push(super::promises::Row {
+                job_order_id: r.job_order_id,
+                promise,
+                due_at,
+                met_at: r.met_at,
+                missed_at: r.missed_at,
+                released_at: r.released_at,
+                first_named_coordinator: r.first_named_coordinator.unwrap_or(false),
+            }),
+            _ => {}
+        }
+    }
+    around.promises = super::promises::gather(promises);
+    Ok(around)
 }
 
 /// Writes `plan`: the last applied version of each order (one upsert
@@ -380,13 +486,13 @@ impl<'a> JobOrderRow<'a> {
 /// version guard, so an older version can never overwrite a newer one even
 /// outside the lock. The last four columns are the search text, which goes
 /// into the `search` vector (Danish stemming) in the same statement.
-static UPSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+static UPSERT_SQL: LazyLock<super::prepared::Text> = LazyLock::new(|| {
     let names = JobOrderColumns::NAMES;
     let (stored, text) = names.split_at(names.len() - 4);
     let params: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
     let selected: Vec<String> = stored.iter().map(|c| format!("u.{c}")).collect();
     let text: Vec<String> = text.iter().map(|c| format!("u.{c}")).collect();
-    format!(
+    super::prepared::Text::new(&format!(
         "INSERT INTO job_orders ({}, search) SELECT {}, {} FROM unnest({}) AS u({}) \
          ON CONFLICT (id) DO UPDATE SET {}, search = excluded.search, applied_at = now() \
          WHERE job_orders.version < excluded.version",
@@ -396,7 +502,7 @@ static UPSERT_SQL: LazyLock<String> = LazyLock::new(|| {
         params.join(", "),
         names.join(", "),
         set_excluded(stored, "id")
-    )
+    ))
 });
 
 /// One upsert for the whole batch (its parameters are arrays, however many
@@ -438,8 +544,9 @@ fn replace_sharing(
         }
     }
     if !columns.is_empty() {
-        static INSERT: LazyLock<String> =
-            LazyLock::new(|| insert_sql("job_order_sharing", SharingColumns::NAMES, ""));
+        static INSERT: LazyLock<super::prepared::Text> = LazyLock::new(|| {
+            super::prepared::Text::new(&insert_sql("job_order_sharing", SharingColumns::NAMES, ""))
+        });
         columns.query(&INSERT).execute(conn)?;
     }
     Ok(())

@@ -13,14 +13,17 @@ use uuid::Uuid;
 /// order so that two instances locking overlapping batches cannot deadlock.
 /// They also serialize the first insert of an order, which a row lock cannot.
 pub(super) fn lock_orders(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<()> {
+    static LOCK: std::sync::LazyLock<super::prepared::Text> = std::sync::LazyLock::new(|| {
+        super::prepared::Text::new(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest($1) WITH ORDINALITY AS t(k, n) ORDER BY n",
+        )
+    });
     let mut keys: Vec<i64> = ids.iter().map(|id| lock_key(*id)).collect();
     keys.sort_unstable();
     keys.dedup();
-    diesel::sql_query(
-        "SELECT pg_advisory_xact_lock(k) FROM unnest($1) WITH ORDINALITY AS t(k, n) ORDER BY n",
-    )
-    .bind::<Array<BigInt>, _>(&keys)
-    .execute(conn)?;
+    super::prepared::Prepared::new(&LOCK)
+        .bind::<Array<BigInt>, _>(&keys)
+        .execute(conn)?;
     Ok(())
 }
 

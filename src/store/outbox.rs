@@ -184,21 +184,39 @@ columns! {
     }
 }
 
+/// The id the outbox gave a row.
+#[derive(QueryableByName)]
+pub(super) struct Written {
+    #[diesel(sql_type = BigInt)]
+    pub(super) id: i64,
+}
+
 /// Writes `rows` to the outbox, in order, and returns them with their ids
 /// (ascending, in the same order).
 pub fn insert(conn: &mut PgConnection, rows: Vec<OutboxRow>) -> QueryResult<Vec<Pending>> {
-    #[derive(QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-    }
-    static INSERT: LazyLock<String> =
-        LazyLock::new(|| insert_sql("outbox", OutboxColumns::NAMES, "RETURNING id"));
+    static INSERT: LazyLock<super::prepared::Text> = LazyLock::new(|| {
+        super::prepared::Text::new(&insert_sql("outbox", OutboxColumns::NAMES, "RETURNING id"))
+    });
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let written: Vec<Written> = columns(&rows).query(&INSERT).load(conn)?;
+    Ok(pending(rows, written))
+}
+
+/// The `INSERT` of [`columns`], its parameters numbered from `$first`,
+/// returning the ids.
+pub(super) fn insert_sql_at(first: usize) -> String {
+    super::unnest::insert_sql_at("outbox", OutboxColumns::NAMES, first, "RETURNING id")
+}
+
+/// How many parameters [`insert_sql_at`] takes.
+pub(super) const PARAMETERS: usize = OutboxColumns::NAMES.len();
+
+/// `rows`, column by column, to bind.
+pub(super) fn columns(rows: &[OutboxRow]) -> OutboxColumns<'_> {
     let mut columns = OutboxColumns::with_capacity(rows.len());
-    for r in &rows {
+    for r in rows {
         columns.push(OutboxRef {
             event_id: &r.event_id,
             exchange: &r.exchange,
@@ -209,13 +227,16 @@ pub fn insert(conn: &mut PgConnection, rows: Vec<OutboxRow>) -> QueryResult<Vec<
             hub_time: r.hub_time,
         });
     }
-    // The rows of one `INSERT … SELECT` take ids, and come back, in the
-    // order selected.
-    let written: Vec<Id> = columns.query(&INSERT).load(conn)?;
+    columns
+}
+
+/// The written `rows` with the ids the outbox gave them: the rows of one
+/// `INSERT … SELECT` take ids, and come back, in the order selected.
+pub(super) fn pending(rows: Vec<OutboxRow>, written: Vec<Written>) -> Vec<Pending> {
     let mut pending: Vec<Pending> = rows
         .into_iter()
         .zip(written)
-        .map(|(row, Id { id })| Pending {
+        .map(|(row, Written { id })| Pending {
             id,
             event_id: row.event_id,
             exchange: row.exchange,
@@ -227,7 +248,7 @@ pub fn insert(conn: &mut PgConnection, rows: Vec<OutboxRow>) -> QueryResult<Vec<
         .collect();
     // Sorted all the same, since the relay relies on it.
     pending.sort_by_key(|p| p.id);
-    Ok(pending)
+    pending
 }
 
 /// A row waiting to be published.
@@ -244,7 +265,7 @@ pub struct Pending {
 }
 
 /// The oldest `limit` rows, in id order.
-pub fn pending(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<Pending>> {
+pub fn oldest(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<Pending>> {
     outbox::table
         .select((
             outbox::id,

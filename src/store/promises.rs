@@ -12,33 +12,59 @@ use uuid::Uuid;
 
 use crate::domain::promises::{Promise, Promises, Tracked};
 
-#[derive(QueryableByName)]
-struct Row {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    job_order_id: Uuid,
-    #[diesel(sql_type = Text)]
-    promise: String,
-    #[diesel(sql_type = Timestamptz)]
-    due_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    met_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    missed_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    released_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Bool)]
-    first_named_coordinator: bool,
+/// A stored promise.
+pub(super) struct Row {
+    pub(super) job_order_id: Uuid,
+    pub(super) promise: String,
+    pub(super) due_at: DateTime<Utc>,
+    pub(super) met_at: Option<DateTime<Utc>>,
+    pub(super) missed_at: Option<DateTime<Utc>>,
+    pub(super) released_at: Option<DateTime<Utc>>,
+    pub(super) first_named_coordinator: bool,
 }
 
 /// The promises of the orders among `ids` that have any.
 pub fn load(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, Promises>> {
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT job_order_id, promise, due_at, met_at, missed_at, released_at, \
-                first_named_coordinator \
-           FROM promises WHERE job_order_id = ANY($1)",
-    )
-    .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
-    .load(conn)?;
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        job_order_id: Uuid,
+        #[diesel(sql_type = Text)]
+        promise: String,
+        #[diesel(sql_type = Timestamptz)]
+        due_at: DateTime<Utc>,
+        #[diesel(sql_type = Nullable<Timestamptz>)]
+        met_at: Option<DateTime<Utc>>,
+        #[diesel(sql_type = Nullable<Timestamptz>)]
+        missed_at: Option<DateTime<Utc>>,
+        #[diesel(sql_type = Nullable<Timestamptz>)]
+        released_at: Option<DateTime<Utc>>,
+        #[diesel(sql_type = Bool)]
+        first_named_coordinator: bool,
+    }
+    static LOAD: std::sync::LazyLock<super::prepared::Text> = std::sync::LazyLock::new(|| {
+        super::prepared::Text::new(
+            "SELECT job_order_id, promise, due_at, met_at, missed_at, released_at, \
+                    first_named_coordinator \
+               FROM promises WHERE job_order_id = ANY($1)",
+        )
+    });
+    let rows: Vec<Stored> = super::prepared::Prepared::new(&LOAD)
+        .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+        .load(conn)?;
+    Ok(gather(rows.into_iter().map(|r| Row {
+        job_order_id: r.job_order_id,
+        promise: r.promise,
+        due_at: r.due_at,
+        met_at: r.met_at,
+        missed_at: r.missed_at,
+        released_at: r.released_at,
+        first_named_coordinator: r.first_named_coordinator,
+    })))
+}
+
+/// The promises of `rows`, per order.
+pub(super) fn gather(rows: impl IntoIterator<Item = Row>) -> HashMap<Uuid, Promises> {
     let mut out: HashMap<Uuid, Promises> = HashMap::new();
     for r in rows {
         let Some(p) = Promise::parse(&r.promise) else {
@@ -60,7 +86,7 @@ pub fn load(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, 
             Promise::FollowUp => entry.follow_up = Some(tracked),
         }
     }
-    Ok(out)
+    out
 }
 
 /// Writes every tracked promise of each order in `changed`, as it is now.
@@ -81,22 +107,25 @@ pub fn write(conn: &mut PgConnection, changed: &[(Uuid, Promises)]) -> QueryResu
     if ids.is_empty() {
         return Ok(());
     }
-    diesel::sql_query(
-        "INSERT INTO promises (job_order_id, promise, due_at, met_at, missed_at, released_at, \
-                               first_named_coordinator) \
-         SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (job_order_id, promise) DO UPDATE SET \
-           met_at = excluded.met_at, missed_at = excluded.missed_at, \
-           released_at = excluded.released_at",
-    )
-    .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
-    .bind::<Array<Text>, _>(&names)
-    .bind::<Array<Timestamptz>, _>(&due)
-    .bind::<Array<Nullable<Timestamptz>>, _>(&met)
-    .bind::<Array<Nullable<Timestamptz>>, _>(&missed)
-    .bind::<Array<Nullable<Timestamptz>>, _>(&released)
-    .bind::<Array<Bool>, _>(&first)
-    .execute(conn)?;
+    static WRITE: std::sync::LazyLock<super::prepared::Text> = std::sync::LazyLock::new(|| {
+        super::prepared::Text::new(
+            "INSERT INTO promises (job_order_id, promise, due_at, met_at, missed_at, released_at, \
+                                   first_named_coordinator) \
+             SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (job_order_id, promise) DO UPDATE SET \
+               met_at = excluded.met_at, missed_at = excluded.missed_at, \
+               released_at = excluded.released_at",
+        )
+    });
+    super::prepared::Prepared::new(&WRITE)
+        .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+        .bind::<Array<Text>, _>(&names)
+        .bind::<Array<Timestamptz>, _>(&due)
+        .bind::<Array<Nullable<Timestamptz>>, _>(&met)
+        .bind::<Array<Nullable<Timestamptz>>, _>(&missed)
+        .bind::<Array<Nullable<Timestamptz>>, _>(&released)
+        .bind::<Array<Bool>, _>(&first)
+        .execute(conn)?;
     Ok(())
 }
 

@@ -51,16 +51,20 @@ macro_rules! columns {
                 self.len() == 0
             }
 
-            /// `sql` with the columns bound, `$1` the first.
+            /// `text` with the columns bound, `$1` the first.
             pub(super) fn query(
                 self,
-                sql: &str,
-            ) -> diesel::query_builder::BoxedSqlQuery<
-                $lt,
-                diesel::pg::Pg,
-                diesel::query_builder::SqlQuery,
-            > {
-                let q = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+                text: &$lt $crate::store::prepared::Text,
+            ) -> $crate::store::prepared::Prepared<$lt> {
+                self.bind_onto($crate::store::prepared::Prepared::new(text))
+            }
+
+            /// `q` with the columns bound after its parameters (for a
+            /// statement that writes several tables at once).
+            pub(super) fn bind_onto(
+                self,
+                q: $crate::store::prepared::Prepared<$lt>,
+            ) -> $crate::store::prepared::Prepared<$lt> {
                 $(let q = q.bind::<diesel::sql_types::Array<$st>, _>(self.$col);)*
                 q
             }
@@ -72,7 +76,14 @@ pub(super) use columns;
 /// `INSERT INTO table (names…) SELECT * FROM unnest($1, …)`, followed by
 /// `rest` (an `ON CONFLICT` clause, `RETURNING`, …).
 pub(super) fn insert_sql(table: &str, names: &[&str], rest: &str) -> String {
-    let params: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+    insert_sql_at(table, names, 1, rest)
+}
+
+/// [`insert_sql`] with the parameters numbered from `$first`.
+pub(super) fn insert_sql_at(table: &str, names: &[&str], first: usize, rest: &str) -> String {
+    let params: Vec<String> = (first..first + names.len())
+        .map(|i| format!("${i}"))
+        .collect();
     format!(
         "INSERT INTO {table} ({}) SELECT * FROM unnest({}) {rest}",
         names.join(", "),
@@ -105,6 +116,10 @@ mod tests {
         assert_eq!(
             insert_sql("t", &["a", "b", "c"], "ON CONFLICT DO NOTHING"),
             "INSERT INTO t (a, b, c) SELECT * FROM unnest($1, $2, $3) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            insert_sql_at("t", &["a", "b"], 8, "RETURNING id"),
+            "INSERT INTO t (a, b) SELECT * FROM unnest($8, $9) RETURNING id"
         );
         assert_eq!(
             set_excluded(&["id", "a", "b"], "id"),

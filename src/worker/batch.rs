@@ -284,7 +284,7 @@ async fn handle_inner(
             redactions: applied.redactions,
         }
         .emit();
-        consumer.relay.committed(applied.outbox);
+        consumer.relay.committed(applied.outbox, applied.alone);
         // The outcomes come in the order of the parsed deliveries.
         let now = chrono::Utc::now();
         let parsed = handled
@@ -417,6 +417,8 @@ pub fn parse(body: &[u8], expects: InboundType, queue: &str) -> Result<Inbound, 
 struct Applied {
     outcomes: Vec<Option<Outcome>>,
     outbox: Vec<store::outbox::Pending>,
+    /// The outbox held no older row of the orders written for.
+    alone: bool,
     redactions: usize,
 }
 
@@ -452,6 +454,7 @@ async fn apply(
                 return Some(Applied {
                     outcomes: r.outcomes.into_iter().map(Some).collect(),
                     outbox: r.outbox,
+                    alone: r.alone,
                     redactions: r.redactions,
                 })
             }
@@ -468,12 +471,16 @@ async fn apply(
                     });
                 }
                 tracing::warn!(error = %fault, "a batch keeps failing; applying its messages one by one");
-                let mut all = Applied::default();
+                let mut all = Applied {
+                    alone: true,
+                    ..Applied::default()
+                };
                 for m in messages.iter() {
                     let single: Arc<[Inbound]> = Arc::from(vec![m.clone()]);
                     let one = Box::pin(apply(consumer, single, shutdown)).await?;
                     all.outcomes.extend(one.outcomes);
                     all.outbox.extend(one.outbox);
+                    all.alone &= one.alone;
                     all.redactions += one.redactions;
                 }
                 return Some(all);

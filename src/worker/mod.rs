@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::FuturesOrdered;
-use futures_util::StreamExt;
+use futures_util::{FutureExt as _, StreamExt};
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::Connection;
@@ -435,23 +435,38 @@ impl Consumer {
                     )))
                 }
             };
-            let deadline = Instant::now() + wait;
+            // What else is already buffered joins the batch, and nothing
+            // more: a lone message never waits, and under load a batch
+            // grows by itself while the batches before it are applied.
+            // Only a configured wait holds a batch open for more.
+            let deadline = (!wait.is_zero()).then(|| Instant::now() + wait);
             let mut lost = None;
             while batch.len() < size && !shutdown.is_cancelled() {
-                match tokio::time::timeout_at(deadline, deliveries.next()).await {
-                    Ok(Some(Ok(delivery))) => batch.push(delivery),
-                    Ok(Some(Err(e))) => {
+                let next = match deadline {
+                    None => match deliveries.next().now_or_never() {
+                        Some(next) => next,
+                        None => break,
+                    },
+                    Some(deadline) => {
+                        match tokio::time::timeout_at(deadline, deliveries.next()).await {
+                            Ok(next) => next,
+                            Err(_) => break,
+                        }
+                    }
+                };
+                match next {
+                    Some(Ok(delivery)) => batch.push(delivery),
+                    Some(Err(e)) => {
                         lost = Some(anyhow::Error::new(e).context("consuming"));
                         break;
                     }
-                    Ok(None) => {
+                    None => {
                         lost = Some(anyhow::anyhow!(
                             "the broker cancelled the consumer of {}",
                             self.queue
                         ));
                         break;
                     }
-                    Err(_) => break,
                 }
             }
             if let Some(e) = lost {

@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::{Connection as _, PgConnection};
+use futures_util::stream::FuturesOrdered;
+use futures_util::StreamExt;
 use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString};
 use lapin::Connection;
 use serde_json::Value;
@@ -44,7 +46,7 @@ type Shared = Arc<Mutex<PgConnection>>;
 /// order in the order they were committed (its lock orders them).
 #[derive(Default)]
 pub(super) struct Feed {
-    rows: Mutex<Vec<Pending>>,
+    rows: Mutex<Handed>,
     /// Whether this instance's relay leads: only then are rows kept.
     leading: AtomicBool,
     wake: Notify,
@@ -53,35 +55,50 @@ pub(super) struct Feed {
 /// Rows the feed keeps at most; beyond, the relay reads them from the outbox.
 const FEED_LIMIT: usize = 20_000;
 
+/// The rows handed over since the relay last took them.
+#[derive(Default)]
+struct Handed {
+    rows: Vec<Pending>,
+    /// Whether some transaction among them found older rows of its orders
+    /// in the outbox: then the relay checks for rows it was not handed.
+    check: bool,
+}
+
 impl Feed {
     /// Hands over the rows of a committed transaction (in id order) and
-    /// wakes the relay.
-    pub(super) fn committed(&self, rows: Vec<Pending>) {
+    /// wakes the relay. `alone`: the outbox held no other row of their
+    /// orders when the transaction wrote them (every older row of those
+    /// orders was published and deleted), so they may go out before rows of
+    /// other orders written earlier, without a look at the outbox.
+    pub(super) fn committed(&self, rows: Vec<Pending>, alone: bool) {
         if rows.is_empty() {
             return;
         }
         if self.leading.load(Ordering::Acquire) {
             let mut kept = self.rows.lock().expect("the feed is not poisoned");
-            if kept.len() + rows.len() <= FEED_LIMIT {
-                kept.extend(rows);
+            if kept.rows.len() + rows.len() <= FEED_LIMIT {
+                kept.rows.extend(rows);
+                kept.check |= !alone;
             }
         }
         self.wake.notify_one();
     }
 
-    /// The rows handed over since the last call, in id order.
-    fn take(&self) -> Vec<Pending> {
-        let mut rows = std::mem::take(&mut *self.rows.lock().expect("the feed is not poisoned"));
+    /// The rows handed over since the last call, in id order, and whether
+    /// the outbox must be checked for older rows before they go out.
+    fn take(&self) -> (Vec<Pending>, bool) {
+        let Handed { mut rows, check } =
+            std::mem::take(&mut *self.rows.lock().expect("the feed is not poisoned"));
         // Transactions commit in any order; their rows are sorted by id.
         rows.sort_by_key(|r| r.id);
-        rows
+        (rows, check)
     }
 
     /// Starts or stops keeping rows.
     fn lead(&self, leading: bool) {
         self.leading.store(leading, Ordering::Release);
         if !leading {
-            self.rows.lock().expect("the feed is not poisoned").clear();
+            *self.rows.lock().expect("the feed is not poisoned") = Handed::default();
         }
     }
 }
@@ -225,6 +242,9 @@ fn relay_url(url: &str) -> String {
     parsed.to_string()
 }
 
+/// Rounds of the relay published and waiting for their confirms, at most.
+const ROUNDS_IN_FLIGHT: usize = 4;
+
 async fn publish_while_leading(
     conn: &Shared,
     publisher: &Publisher,
@@ -239,21 +259,41 @@ async fn publish_while_leading(
     // The highest id published from the outbox read: handed rows up to it
     // were published then, or stay in the outbox for the next read.
     let mut read_up_to = 0;
+    // Rounds published whose confirms (and deletes) are still to come: the
+    // next round goes out meanwhile. Before the outbox is read, or checked
+    // for rows the relay was not handed, they are finished, so that every
+    // row still there is one not yet published.
+    let mut rounds = FuturesOrdered::new();
     loop {
         if drain_to.is_none() && done.is_cancelled() {
+            finish_rounds(&mut rounds).await?;
             drain_to = Some(on_db(conn, outbox::last_id).await?);
         }
-        let mut handed = feed.take();
+        let (mut handed, check) = feed.take();
         handed.retain(|r| r.id > read_up_to);
         if !handed.is_empty() && drain_to.is_none() {
-            let ids: Vec<i64> = handed.iter().map(|r| r.id).collect();
-            let others = on_db(conn, move |c| outbox::others_up_to(c, &ids)).await?;
+            let others = check && {
+                finish_rounds(&mut rounds).await?;
+                let ids: Vec<i64> = handed.iter().map(|r| r.id).collect();
+                on_db(conn, move |c| outbox::others_up_to(c, &ids)).await?
+            };
             if !others {
-                publish(conn, publisher, settings, handed).await?;
+                rounds.push_back(publish(conn, publisher, settings, handed).await?);
+                while rounds.len() >= ROUNDS_IN_FLIGHT {
+                    rounds.next().await.expect("rounds in flight")?;
+                }
                 continue;
             }
         }
-        let mut rows = on_db(conn, |c| outbox::pending(c, ROWS_PER_ROUND)).await?;
+        if !rounds.is_empty() {
+            // Finish the rounds in flight, unless a commit brings rows first.
+            tokio::select! {
+                round = rounds.next() => round.expect("rounds in flight")?,
+                _ = feed.wake.notified() => {}
+            }
+            continue;
+        }
+        let mut rows = on_db(conn, |c| outbox::oldest(c, ROWS_PER_ROUND)).await?;
         if let Some(last) = drain_to {
             rows.retain(|r| r.id <= last);
             if rows.is_empty() {
@@ -274,40 +314,58 @@ async fn publish_while_leading(
             continue;
         };
         read_up_to = read_up_to.max(last.id);
-        publish(conn, publisher, settings, rows).await?;
+        publish(conn, publisher, settings, rows).await?.await?;
     }
 }
 
-/// Publishes `rows` (in id order) under confirms, then deletes them.
-async fn publish(
-    conn: &Shared,
+/// Waits for every round in flight to be confirmed and deleted.
+async fn finish_rounds<F>(rounds: &mut FuturesOrdered<F>) -> Result<(), RelayError>
+where
+    F: std::future::Future<Output = Result<(), RelayError>>,
+{
+    while let Some(round) = rounds.next().await {
+        round?;
+    }
+    Ok(())
+}
+
+/// Publishes `rows` (in id order) and returns the rest of their round: a
+/// future that waits for their confirms, then deletes them. Rounds are
+/// published one after another on one channel, so they reach the broker in
+/// that order, while earlier rounds still wait for their confirms.
+async fn publish<'a>(
+    conn: &'a Shared,
     publisher: &Publisher,
     settings: &Settings,
     rows: Vec<Pending>,
-) -> Result<(), RelayError> {
+) -> Result<impl std::future::Future<Output = Result<(), RelayError>> + 'a, RelayError> {
     let messages: Vec<Outgoing> = rows
         .iter()
         .map(|r| outgoing(r, &settings.topology))
         .collect();
-    publisher.publish_all(&messages).await.map_err(|e| {
+    let lost = |e| {
         RelayError::Broker(SessionError::Lost(
             anyhow::Error::new(e).context("publishing the outbox"),
         ))
-    })?;
-    let now = chrono::Utc::now();
-    for row in &rows {
-        Published {
-            routing_key: &row.routing_key,
-            to_events: row.exchange == outbox::EVENTS,
-            hub_time: row.hub_time,
-            now,
+    };
+    let confirmed = publisher.publish_pipelined(&messages).await.map_err(lost)?;
+    Ok(async move {
+        confirmed.await.map_err(lost)?;
+        let now = chrono::Utc::now();
+        for row in &rows {
+            Published {
+                routing_key: &row.routing_key,
+                to_events: row.exchange == outbox::EVENTS,
+                hub_time: row.hub_time,
+                now,
+            }
+            .emit();
         }
-        .emit();
-    }
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    on_db(conn, move |c| outbox::delete(c, &ids)).await?;
-    tracing::debug!(rows = rows.len(), "published from the outbox");
-    Ok(())
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        on_db(conn, move |c| outbox::delete(c, &ids)).await?;
+        tracing::debug!(rows = rows.len(), "published from the outbox");
+        Ok(())
+    })
 }
 
 /// The AMQP message of an outbox row.

@@ -256,3 +256,41 @@ async fn cpr_redactions_are_counted_only_for_what_was_committed() {
     let _ = worker.kill();
     let _ = worker.wait();
 }
+
+/// A batch takes what is already buffered and waits for nothing more (the
+/// default wait is none): a backlog is applied in batches of many, and a
+/// message that comes alone is applied alone, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_takes_what_is_buffered_and_waits_for_nothing() {
+    use std::process::Stdio;
+    let env = TestEnv::new().await;
+    // 300 snapshots wait in the queue before the worker starts.
+    let backlog: Vec<_> = (0..300)
+        .map(|_| event(&snapshot(Uuid::new_v4(), 1)))
+        .collect();
+    env.publish(&backlog).await;
+    let port = free_port();
+    let mut worker =
+        crate::cli::jobsync(&env, &["run", "--http-addr", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    env.wait_processed(300, T).await;
+    let batches = |text: &str| value(text, "jobsync_batch_size_count").unwrap_or(0.0);
+    let sizes = |text: &str| value(text, "jobsync_batch_size_sum").unwrap_or(0.0);
+    let drained = wait_for(port, "/metrics", 200).await;
+    assert_eq!(sizes(&drained), 300.0, "{drained}");
+    assert!(
+        batches(&drained) <= 30.0,
+        "300 buffered deliveries in batches of 10 or more on average, not one by one: {} batches",
+        batches(&drained)
+    );
+    // One more, alone: its own batch of one.
+    env.publish(&[event(&snapshot(Uuid::new_v4(), 1))]).await;
+    env.wait_processed(301, T).await;
+    let after = wait_for(port, "/metrics", 200).await;
+    assert_eq!(sizes(&after), 301.0, "{after}");
+    assert_eq!(batches(&after), batches(&drained) + 1.0, "{after}");
+    let _ = worker.kill();
+    let _ = worker.wait();
+}
