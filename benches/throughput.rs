@@ -10,21 +10,33 @@
 //!    the responsible jobcentre) and one `joborder.created` event; the worker
 //!    starts and the rate is taken from the first to the last notification
 //!    arriving on the unit's queue, beside the ceiling.
-//! 3. **Latency**: new orders published at a steady R per second (default
+//! 3. **Latency**: first at light load, new orders published at a steady
+//!    50 per second (`JOBSYNC_BENCH_LIGHT_RATE`) for 20 seconds
+//!    (`JOBSYNC_BENCH_LIGHT_SECONDS`), then at a steady R per second (default
 //!    1,000; `JOBSYNC_BENCH_RATE`) for S seconds (default 20;
-//!    `JOBSYNC_BENCH_RATE_SECONDS`); for each, the time from its publish to
-//!    its notification arriving on the unit's queue, as percentiles.
+//!    `JOBSYNC_BENCH_RATE_SECONDS`); for each order, the time from its
+//!    publish to its notification arriving on the unit's queue, as
+//!    percentiles.
 //! 4. **94 jobcentres**: M orders (default 2,000;
 //!    `JOBSYNC_BENCH_FANOUT_MESSAGES`) shared with 94 jobcentres are stored,
 //!    then a new version of each is published at once; the rate is updates
 //!    from the first publish until every update's shared view reached three
 //!    watched jobcentres' queues.
-//! 5. **1,000,000 orders stored** (`JOBSYNC_BENCH_STORED`): the drain of 2.
+//! 5. **Baseline** (`JOBSYNC_BENCH_BASELINE=0` skips it): 2. and both runs
+//!    of 3. again with a plain per-message worker in place of jobsync (one
+//!    transaction per message, the same tables, publish after commit; see
+//!    `common/baseline.rs` for what it leaves out), run in the bench process
+//!    in an environment of its own.
+//! 6. **1,000,000 orders stored** (`JOBSYNC_BENCH_STORED`): the drain of 2.
 //!    again, in a database that already holds that many orders (with their
 //!    sharing rows and inbox rows), against the rate of 2.
 //!
+//! Last, jobsync and the baseline side by side: p50 and p99 at light load and
+//! at R per second, and the drain rate, with the ratio of jobsync's figure to
+//! the baseline's.
+//!
 //! Peak resident memory is the worker's high-water mark (VmHWM) over 2–4,
-//! and over 5. CPU per message is the worker's and the whole machine's
+//! and over 6. CPU per message is the worker's and the whole machine's
 //! during a drain. A count of 0 skips its part.
 //!
 //!     scripts/services && cargo bench --bench throughput
@@ -38,6 +50,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::baseline::Baseline;
 use common::{hub_snapshot, snapshot, BenchEnv, Worker, RESPONSIBLE};
 use diesel::prelude::*;
 use futures_util::StreamExt;
@@ -62,6 +75,13 @@ fn main() {
     let seconds = common::env_count("JOBSYNC_BENCH_RATE_SECONDS", 20);
     let fanout = common::env_count("JOBSYNC_BENCH_FANOUT_MESSAGES", 2_000);
     let stored = common::env_count("JOBSYNC_BENCH_STORED", 1_000_000);
+    let light_rate = common::env_count("JOBSYNC_BENCH_LIGHT_RATE", 50);
+    let light_seconds = common::env_count("JOBSYNC_BENCH_LIGHT_SECONDS", 20);
+    let with_baseline = std::env::var("JOBSYNC_BENCH_BASELINE")
+        .ok()
+        .is_none_or(|v| v.trim() != "0");
+    let light = (light_rate > 0 && light_seconds > 0).then_some((light_rate, light_seconds));
+    let loaded = (rate > 0 && seconds > 0).then_some((rate, seconds));
     let extra = common::worker_args();
     let rt = Runtime::new().unwrap();
     print_machine();
@@ -86,20 +106,25 @@ fn main() {
         c
     });
 
-    // One worker for the drain, the latency run and the 94 jobcentres.
+    // One worker for the drain, the latency runs and the 94 jobcentres.
     let (conn, responsible) = preloaded(&rt, &env, n);
     let t = env.topology().clone();
     let busy_before = common::machine_busy_s();
     let mut worker = env.start_worker();
     let mut drained = None;
+    let mut figures = Figures::default();
     if n > 0 {
         let d = drain(&responsible, &worker, n, busy_before, &env);
         d.print("drain", n, ceiling.as_ref());
+        figures.drain = Some(d.rate);
         drained = Some(d);
     }
     env.wait_ready(Duration::from_secs(60));
-    if rate > 0 && seconds > 0 {
-        latency(&rt, &conn, &t, &responsible, rate, seconds);
+    if let Some((rate, seconds)) = light {
+        figures.light = latency(&rt, &conn, &t, &responsible, rate, seconds, &LIGHT);
+    }
+    if let Some((rate, seconds)) = loaded {
+        figures.loaded = latency(&rt, &conn, &t, &responsible, rate, seconds, &LOADED);
         println!(
             "  worker peak resident memory so far: {:.1} MB",
             mb(worker.high_water_kb())
@@ -118,9 +143,15 @@ fn main() {
     drop(rt.block_on(conn.close(200, "done".into())));
     drop(env);
 
+    let baseline = with_baseline.then(|| run_baseline(&rt, n, light, loaded));
+
     if stored > 0 && n > 0 {
         let base = drained.as_ref().map(|d| d.rate);
         stored_drain(&rt, stored, n, &extra, base, ceiling.as_ref());
+    }
+
+    if let Some(baseline) = baseline {
+        side_by_side(&figures, &baseline, light, loaded);
     }
 }
 
@@ -413,8 +444,36 @@ fn drain(
     }
 }
 
-/// Publishes new orders at a steady `rate` for `seconds` and prints the
-/// latency from each publish to its notification.
+/// How a latency run is printed: its heading, and the label of its
+/// percentiles. Only jobsync's run at the full rate prints "publish to
+/// notification" (which other tooling looks for).
+struct Phase {
+    heading: &'static str,
+    label: &'static str,
+}
+
+/// jobsync at the full rate.
+const LOADED: Phase = Phase {
+    heading: "latency",
+    label: "publish to notification",
+};
+/// jobsync at light load.
+const LIGHT: Phase = Phase {
+    heading: "light load",
+    label: "from publish to the unit's queue",
+};
+const BASELINE_LIGHT: Phase = Phase {
+    heading: "baseline, light load",
+    label: "baseline, from publish to the unit's queue",
+};
+const BASELINE_LOADED: Phase = Phase {
+    heading: "baseline, latency",
+    label: "baseline, from publish to the unit's queue",
+};
+
+/// Publishes new orders at a steady `rate` for `seconds`, prints the latency
+/// from each publish to its notification as `phase` says and returns its
+/// p50 and p99.
 fn latency(
     rt: &Runtime,
     conn: &lapin::Connection,
@@ -422,17 +481,23 @@ fn latency(
     arrivals: &Arrivals,
     rate: usize,
     seconds: usize,
-) {
+    phase: &Phase,
+) -> Option<Latency> {
     let total = rate * seconds;
-    println!("\n== latency: {total} new orders at {rate} msg/s for {seconds} s ==");
+    println!(
+        "\n== {}: {total} new orders at {rate} msg/s for {seconds} s ==",
+        phase.heading
+    );
     let before = arrivals.count();
-    // Ticks of 10 ms, each publishing its share; confirms are awaited in
-    // tasks of their own, so that a slow confirm never delays a tick.
+    // Ticks of 10 ms (longer below 100 msg/s), each publishing its share;
+    // confirms are awaited in tasks of their own, so that a slow confirm
+    // never delays a tick.
     let per_tick = (rate / 100).max(1);
     let ticks = total.div_ceil(per_tick);
+    let period = Duration::from_secs_f64(per_tick as f64 / rate as f64);
     let published: Vec<(Uuid, Instant)> = rt.block_on(async {
         let publisher = Publisher::open(conn).await.unwrap();
-        let mut interval = tokio::time::interval(Duration::from_millis(10));
+        let mut interval = tokio::time::interval(period);
         let mut published = Vec::with_capacity(total);
         let mut confirms = Vec::new();
         let mut i = 0;
@@ -476,16 +541,25 @@ fn latency(
         total as f64 / publish_s.max(1e-9),
         ms.len()
     );
-    println!("  publish to notification: {}", percentiles(&mut ms));
+    println!("  {}: {}", phase.label, percentiles(&mut ms));
+    (!ms.is_empty()).then(|| Latency {
+        p50: quantile(&ms, 0.50),
+        p99: quantile(&ms, 0.99),
+    })
 }
 
-/// p50, p90, p99, p99.9 and the maximum of `ms`, as printed.
+/// Quantile `p` of `sorted` (nearest rank).
+fn quantile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// p50, p90, p99, p99.9 and the maximum of `ms` (sorted here), as printed.
 fn percentiles(ms: &mut [f64]) -> String {
     if ms.is_empty() {
         return "nothing measured".to_owned();
     }
     ms.sort_by(f64::total_cmp);
-    let pct = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
+    let pct = |p: f64| quantile(ms, p);
     format!(
         "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
         pct(0.50),
@@ -699,4 +773,121 @@ fn stored_drain(
     }
     worker.stop();
     drop(rt.block_on(conn.close(200, "done".into())));
+}
+
+/// p50 and p99 of a latency run, in ms.
+#[derive(Clone, Copy)]
+struct Latency {
+    p50: f64,
+    p99: f64,
+}
+
+/// What goes into the side-by-side table, of jobsync or of the baseline.
+#[derive(Default)]
+struct Figures {
+    light: Option<Latency>,
+    loaded: Option<Latency>,
+    /// Drain rate, msg/s.
+    drain: Option<f64>,
+}
+
+/// The baseline (`common/baseline.rs`) in an environment of its own: the
+/// drain of `n` pre-loaded orders, then the `light` and the `loaded` latency
+/// runs (rate, seconds), as jobsync had them.
+fn run_baseline(
+    rt: &Runtime,
+    n: usize,
+    light: Option<(usize, usize)>,
+    loaded: Option<(usize, usize)>,
+) -> Figures {
+    println!(
+        "\n== baseline: a plain per-message worker in the bench process (one transaction per \
+         message, publish after commit, prefetch 50; benches/common/baseline.rs) =="
+    );
+    let env = BenchEnv::with_vhost(&[]);
+    let (conn, responsible) = preloaded(rt, &env, n);
+    let t = env.topology().clone();
+    let busy_before = common::machine_busy_s();
+    let cpu_before = common::cpu_s(std::process::id()).unwrap_or(0.0);
+    let worker = Baseline::start(rt, &env);
+    let mut figures = Figures::default();
+    if n > 0 {
+        assert!(
+            responsible.wait_for(n),
+            "the baseline's drain did not finish in {TIMEOUT:?}"
+        );
+        let cpu = common::cpu_s(std::process::id()).unwrap_or(0.0) - cpu_before;
+        let busy = common::machine_busy_s() - busy_before;
+        let got = responsible.slice(0, n);
+        let (first, last) = (got[0].0, got[n - 1].0);
+        let span_s = (last - first).as_secs_f64();
+        let rate = (n - 1) as f64 / span_s;
+        let wall_s = (last - worker.started).as_secs_f64();
+        println!("\n== baseline drain: {n} new orders, one notification and one event each ==");
+        println!("  baseline, first to last notification: {rate:.0} msg/s ({span_s:.2} s)");
+        println!(
+            "  baseline, from its start:             {:.0} msg/s ({wall_s:.2} s, database creation included)",
+            n as f64 / wall_s
+        );
+        println!(
+            "  per message, CPU of the bench process (the baseline, the bench's consumer): {:.0} µs; \
+             of the whole machine: {:.0} µs",
+            cpu * 1e6 / n as f64,
+            busy * 1e6 / n as f64
+        );
+        figures.drain = Some(rate);
+    }
+    if let Some((rate, seconds)) = light {
+        figures.light = latency(rt, &conn, &t, &responsible, rate, seconds, &BASELINE_LIGHT);
+    }
+    if let Some((rate, seconds)) = loaded {
+        figures.loaded = latency(rt, &conn, &t, &responsible, rate, seconds, &BASELINE_LOADED);
+    }
+    worker.stop(rt);
+    drop(rt.block_on(conn.close(200, "done".into())));
+    figures
+}
+
+/// The table of jobsync's figures beside the baseline's.
+fn side_by_side(
+    jobsync: &Figures,
+    baseline: &Figures,
+    light: Option<(usize, usize)>,
+    loaded: Option<(usize, usize)>,
+) {
+    println!("\n== side by side: jobsync and the plain per-message baseline ==");
+    println!(
+        "  {:<28} {:>10} {:>10} {:>8}",
+        "", "jobsync", "baseline", "ratio"
+    );
+    let row = |what: String, j: Option<f64>, b: Option<f64>| {
+        let figure = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{v:.1}"));
+        let ratio = match (j, b) {
+            (Some(j), Some(b)) if b > 0.0 => format!("{:.3}", j / b),
+            _ => "—".to_owned(),
+        };
+        println!(
+            "  {what:<28} {:>10} {:>10} {ratio:>8}",
+            figure(j),
+            figure(b)
+        );
+    };
+    let p = |f: &Figures, light: bool, p99: bool| {
+        let l = if light { f.light } else { f.loaded };
+        l.map(|l| if p99 { l.p99 } else { l.p50 })
+    };
+    for (run, is_light) in [(light, true), (loaded, false)] {
+        if let Some((rate, _)) = run {
+            let what = if is_light { "light load" } else { "load" };
+            for (name, p99) in [("p50", false), ("p99", true)] {
+                row(
+                    format!("{what} {rate} msg/s, {name} ms"),
+                    p(jobsync, is_light, p99),
+                    p(baseline, is_light, p99),
+                );
+            }
+        }
+    }
+    row("drain, msg/s".to_owned(), jobsync.drain, baseline.drain);
+    println!("  ratio: jobsync's figure over the baseline's (latency: below 1 is jobsync faster; drain: above 1)");
 }

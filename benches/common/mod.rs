@@ -1,8 +1,9 @@
 //! What the benchmarks share (`mod common;` in each): the `--bench` guard,
 //! settings from the environment, an environment of a bench's own (broker
 //! names and database, removed in `Drop`, also after a panic), pre-loading
-//! hub snapshots, and the `jobsync run` subprocess with what is measured of
-//! it.
+//! hub snapshots, the `jobsync run` subprocess with what is measured of it,
+//! and the plain per-message worker that `throughput` measures jobsync
+//! against ([`baseline`]).
 
 // Each bench uses a part of this module.
 #![allow(dead_code)]
@@ -18,6 +19,8 @@ use lapin::types::FieldTable;
 use lapin::Channel;
 use serde_json::Value;
 use uuid::Uuid;
+
+pub mod baseline;
 
 #[path = "../../tests/common/joborder.rs"]
 mod common_joborder;
