@@ -13,35 +13,26 @@ use uuid::Uuid;
 use crate::domain::promises::{Promise, Promises, Tracked};
 
 /// A stored promise.
+#[derive(QueryableByName)]
 pub(super) struct Row {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub(super) job_order_id: Uuid,
+    #[diesel(sql_type = Text)]
     pub(super) promise: String,
+    #[diesel(sql_type = Timestamptz)]
     pub(super) due_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub(super) met_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub(super) missed_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub(super) released_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Bool)]
     pub(super) first_named_coordinator: bool,
 }
 
 /// The promises of the orders among `ids` that have any.
 pub fn load(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, Promises>> {
-    #[derive(QueryableByName)]
-    struct Stored {
-        #[diesel(sql_type = diesel::sql_types::Uuid)]
-        job_order_id: Uuid,
-        #[diesel(sql_type = Text)]
-        promise: String,
-        #[diesel(sql_type = Timestamptz)]
-        due_at: DateTime<Utc>,
-        #[diesel(sql_type = Nullable<Timestamptz>)]
-        met_at: Option<DateTime<Utc>>,
-        #[diesel(sql_type = Nullable<Timestamptz>)]
-        missed_at: Option<DateTime<Utc>>,
-        #[diesel(sql_type = Nullable<Timestamptz>)]
-        released_at: Option<DateTime<Utc>>,
-        #[diesel(sql_type = Bool)]
-        first_named_coordinator: bool,
-    }
     static LOAD: std::sync::LazyLock<super::prepared::Text> = std::sync::LazyLock::new(|| {
         super::prepared::Text::new(
             "SELECT job_order_id, promise, due_at, met_at, missed_at, released_at, \
@@ -49,18 +40,10 @@ pub fn load(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, 
                FROM promises WHERE job_order_id = ANY($1)",
         )
     });
-    let rows: Vec<Stored> = super::prepared::Prepared::new(&LOAD)
+    let rows: Vec<Row> = super::prepared::Prepared::new(&LOAD)
         .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
         .load(conn)?;
-    Ok(gather(rows.into_iter().map(|r| Row {
-        job_order_id: r.job_order_id,
-        promise: r.promise,
-        due_at: r.due_at,
-        met_at: r.met_at,
-        missed_at: r.missed_at,
-        released_at: r.released_at,
-        first_named_coordinator: r.first_named_coordinator,
-    })))
+    Ok(gather(rows))
 }
 
 /// The promises of `rows`, per order.

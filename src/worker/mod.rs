@@ -435,17 +435,29 @@ impl Consumer {
                     )))
                 }
             };
-            // What else is already buffered joins the batch, and nothing
-            // more: a lone message never waits, and under load a batch
-            // grows by itself while the batches before it are applied.
-            // Only a configured wait holds a batch open for more.
+            // What else is already buffered joins the batch. When nothing
+            // is, the batch closes at once if the database is idle (a lone
+            // message never waits); while a batch before it is still being
+            // applied, it grows until that one is done or it is full (it
+            // could not start sooner anyway). Only a configured wait holds
+            // a batch open longer.
             let deadline = (!wait.is_zero()).then(|| Instant::now() + wait);
             let mut lost = None;
+            let mut before_done = in_flight.is_empty();
             while batch.len() < size && !shutdown.is_cancelled() {
                 let next = match deadline {
                     None => match deliveries.next().now_or_never() {
                         Some(next) => next,
-                        None => break,
+                        None if before_done => break,
+                        None => tokio::select! {
+                            biased;
+                            Some(done) = in_flight.next() => {
+                                finished(done)?;
+                                before_done = true;
+                                continue;
+                            }
+                            next = deliveries.next() => next,
+                        },
                     },
                     Some(deadline) => {
                         match tokio::time::timeout_at(deadline, deliveries.next()).await {

@@ -54,15 +54,8 @@ async fn readyz_is_503_naming_the_database_while_postgresql_is_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_what_the_worker_does() {
-    use std::process::Stdio;
     let env = TestEnv::new().await;
-    let port = free_port();
-    // The binary, so that the counters are this worker's alone.
-    let mut worker =
-        crate::cli::jobsync(&env, &["run", "--http-addr", &format!("127.0.0.1:{port}")])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+    let (mut worker, port) = worker_binary(&env);
     wait_for(port, "/readyz", 200).await;
     let before = wait_for(port, "/metrics", 200).await;
     // Every family from start-up (the list the alerts and dashboard use).
@@ -166,6 +159,17 @@ async fn metrics_count_what_the_worker_does() {
     let _ = worker.wait();
 }
 
+/// `jobsync run` (the binary, so that the counters are this worker's
+/// alone) on `env`, and the port of its operations endpoints.
+fn worker_binary(env: &TestEnv) -> (std::process::Child, u16) {
+    let port = free_port();
+    let worker = crate::cli::jobsync(env, &["run", "--http-addr", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (worker, port)
+}
+
 /// The value of the series `series` (name and labels, as printed).
 fn value(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -262,19 +266,13 @@ async fn cpr_redactions_are_counted_only_for_what_was_committed() {
 /// message that comes alone is applied alone, at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_takes_what_is_buffered_and_waits_for_nothing() {
-    use std::process::Stdio;
     let env = TestEnv::new().await;
     // 300 snapshots wait in the queue before the worker starts.
     let backlog: Vec<_> = (0..300)
         .map(|_| event(&snapshot(Uuid::new_v4(), 1)))
         .collect();
     env.publish(&backlog).await;
-    let port = free_port();
-    let mut worker =
-        crate::cli::jobsync(&env, &["run", "--http-addr", &format!("127.0.0.1:{port}")])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+    let (mut worker, port) = worker_binary(&env);
     env.wait_processed(300, T).await;
     let batches = |text: &str| value(text, "jobsync_batch_size_count").unwrap_or(0.0);
     let sizes = |text: &str| value(text, "jobsync_batch_size_sum").unwrap_or(0.0);
