@@ -185,17 +185,14 @@ pub fn explain_page(
     after: Cursor,
     limit: i64,
 ) -> QueryResult<serde_json::Value> {
-    #[derive(QueryableByName)]
-    struct Plan {
-        #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
-        plan: String,
-    }
-    let plan: Plan = diesel::sql_query(format!("EXPLAIN (ANALYZE, FORMAT JSON) {PAGE}"))
-        .bind::<Text, _>(unit.kind().as_str())
-        .bind::<Text, _>(unit.code())
-        .bind::<Text, _>(after.xid.to_string())
-        .bind::<BigInt, _>(after.position)
-        .bind::<BigInt, _>(limit)
-        .get_result(conn)?;
-    Ok(serde_json::from_str(&plan.plan).expect("EXPLAIN FORMAT JSON is JSON"))
+    super::explained(
+        conn,
+        diesel::sql_query(format!("EXPLAIN (ANALYZE, FORMAT JSON) {PAGE}"))
+            .into_boxed()
+            .bind::<Text, _>(unit.kind().as_str())
+            .bind::<Text, _>(unit.code())
+            .bind::<Text, _>(after.xid.to_string())
+            .bind::<BigInt, _>(after.position)
+            .bind::<BigInt, _>(limit),
+    )
 }

@@ -22,6 +22,26 @@ pub use apply::{apply_batch, BatchResult};
 pub use db::PgPool;
 pub use locks::lock_key;
 
+/// The plan of `query` (an `EXPLAIN (ANALYZE, FORMAT JSON)` statement with
+/// its parameters bound), for tests and benchmarks to show what it reads.
+fn explained(
+    conn: &mut diesel::PgConnection,
+    query: diesel::query_builder::BoxedSqlQuery<
+        '_,
+        diesel::pg::Pg,
+        diesel::query_builder::SqlQuery,
+    >,
+) -> diesel::QueryResult<serde_json::Value> {
+    use diesel::RunQueryDsl as _;
+    #[derive(diesel::QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        plan: String,
+    }
+    let plan: Plan = query.get_result(conn)?;
+    Ok(serde_json::from_str(&plan.plan).expect("EXPLAIN FORMAT JSON is JSON"))
+}
+
 /// A value of a `json` column, serialized once to its text (which is also
 /// `json`'s binary wire format): no `serde_json::Value` tree on the way.
 #[derive(Debug, diesel::expression::AsExpression)]

@@ -152,16 +152,13 @@ pub fn explain_due(
     now: DateTime<Utc>,
     limit: i64,
 ) -> QueryResult<serde_json::Value> {
-    #[derive(QueryableByName)]
-    struct Plan {
-        #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
-        plan: String,
-    }
-    let plan: Plan = diesel::sql_query(format!("EXPLAIN (ANALYZE, FORMAT JSON) {DUE}"))
-        .bind::<Timestamptz, _>(now)
-        .bind::<BigInt, _>(limit)
-        .get_result(conn)?;
-    Ok(serde_json::from_str(&plan.plan).expect("EXPLAIN FORMAT JSON is JSON"))
+    super::explained(
+        conn,
+        diesel::sql_query(format!("EXPLAIN (ANALYZE, FORMAT JSON) {DUE}"))
+            .into_boxed()
+            .bind::<Timestamptz, _>(now)
+            .bind::<BigInt, _>(limit),
+    )
 }
 
 /// Open promises per promise, for the gauge.
