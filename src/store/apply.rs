@@ -200,11 +200,10 @@ fn finish(
     let q = feed::bind_record(changes, q).bind::<Array<diesel::sql_types::Uuid>, _>(&orders);
     let written: Vec<Written> = q.load(conn)?;
     let alone = written.iter().all(|w| w.alone);
-    let ids = written
-        .into_iter()
-        .map(|w| outbox::Written { id: w.id })
-        .collect();
-    Ok((outbox::pending(rows, ids), alone))
+    Ok((
+        outbox::pending(rows, written.into_iter().map(|w| w.id)),
+        alone,
+    ))
 }
 
 columns! {

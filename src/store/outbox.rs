@@ -186,9 +186,9 @@ columns! {
 
 /// The id the outbox gave a row.
 #[derive(QueryableByName)]
-pub(super) struct Written {
+struct Written {
     #[diesel(sql_type = BigInt)]
-    pub(super) id: i64,
+    id: i64,
 }
 
 /// Writes `rows` to the outbox, in order, and returns them with their ids
@@ -201,7 +201,7 @@ pub fn insert(conn: &mut PgConnection, rows: Vec<OutboxRow>) -> QueryResult<Vec<
         return Ok(Vec::new());
     }
     let written: Vec<Written> = columns(&rows).query(&INSERT).load(conn)?;
-    Ok(pending(rows, written))
+    Ok(pending(rows, written.into_iter().map(|w| w.id)))
 }
 
 /// The `INSERT` of [`columns`], its parameters numbered from `$first`,
@@ -232,11 +232,11 @@ pub(super) fn columns(rows: &[OutboxRow]) -> OutboxColumns<'_> {
 
 /// The written `rows` with the ids the outbox gave them: the rows of one
 /// `INSERT … SELECT` take ids, and come back, in the order selected.
-pub(super) fn pending(rows: Vec<OutboxRow>, written: Vec<Written>) -> Vec<Pending> {
+pub(super) fn pending(rows: Vec<OutboxRow>, ids: impl IntoIterator<Item = i64>) -> Vec<Pending> {
     let mut pending: Vec<Pending> = rows
         .into_iter()
-        .zip(written)
-        .map(|(row, Written { id })| Pending {
+        .zip(ids)
+        .map(|(row, id)| Pending {
             id,
             event_id: row.event_id,
             exchange: row.exchange,
