@@ -31,6 +31,11 @@
 //!    again, in a database that already holds that many orders (with their
 //!    sharing rows and inbox rows), against the rate of 2.
 //!
+//! 7. **Large messages** (`JOBSYNC_BENCH_LARGE`, default 3,000): the drain
+//!    of 2. with snapshots padded by a field jobsync ignores to about 249 KB
+//!    each (valid: the limit is 256 KiB), with a worker of its own, for its
+//!    peak resident memory.
+//!
 //! Last, jobsync and the baseline side by side: p50 and p99 at light load and
 //! at R per second, and the drain rate, with the ratio of jobsync's figure to
 //! the baseline's.
@@ -75,6 +80,7 @@ fn main() {
     let seconds = common::env_count("JOBSYNC_BENCH_RATE_SECONDS", 20);
     let fanout = common::env_count("JOBSYNC_BENCH_FANOUT_MESSAGES", 2_000);
     let stored = common::env_count("JOBSYNC_BENCH_STORED", 1_000_000);
+    let large = common::env_count("JOBSYNC_BENCH_LARGE", 3_000);
     let light_rate = common::env_count("JOBSYNC_BENCH_LIGHT_RATE", 50);
     let light_seconds = common::env_count("JOBSYNC_BENCH_LIGHT_SECONDS", 20);
     let with_baseline = std::env::var("JOBSYNC_BENCH_BASELINE")
@@ -148,6 +154,10 @@ fn main() {
     if stored > 0 && n > 0 {
         let base = drained.as_ref().map(|d| d.rate);
         stored_drain(&rt, stored, n, &extra, base, ceiling.as_ref());
+    }
+
+    if large > 0 {
+        large_drain(&rt, large, &extra);
     }
 
     if let Some(baseline) = baseline {
@@ -771,6 +781,57 @@ fn stored_drain(
             d.rate / base
         );
     }
+    worker.stop();
+    drop(rt.block_on(conn.close(200, "done".into())));
+}
+
+/// The size, in bytes, large snapshots are padded to.
+const LARGE_BODY: usize = 249_000;
+
+/// The drain of `n` snapshots of [`LARGE_BODY`] bytes (valid, padded with a
+/// field jobsync ignores), with a worker of its own: its peak resident
+/// memory is what matters.
+fn large_drain(rt: &Runtime, n: usize, extra: &[String]) {
+    let env = BenchEnv::with_vhost(extra);
+    let conn = rt.block_on(env.connect("jobsync bench: large"));
+    let t = env.topology();
+    let responsible = rt.block_on(watch(
+        &conn,
+        "bench.responsible",
+        &t.notifications_exchange,
+        &format!("unit.jobcenter.{RESPONSIBLE}.#"),
+    ));
+    let padded = |i: usize| {
+        let (_, mut m) = new_order(t, i);
+        let pad = LARGE_BODY.saturating_sub(m.body.len() + 16);
+        let mut event: Value = serde_json::from_slice(&m.body).unwrap();
+        event["data"]["bilag"] = Value::String("x".repeat(pad));
+        m.body = event.to_string().into_bytes();
+        m
+    };
+    println!(
+        "\n== large messages: {n} new orders of {} bytes each (an ignored field pads them) ==",
+        padded(0).body.len()
+    );
+    rt.block_on(async {
+        let publisher = Publisher::open(&conn).await.unwrap();
+        for from in (0..n).step_by(200) {
+            let chunk: Vec<Outgoing> = (from..n.min(from + 200)).map(padded).collect();
+            common::publish_confirmed(&publisher, &chunk).await;
+        }
+    });
+    let busy_before = common::machine_busy_s();
+    let mut worker = env.start_worker();
+    let d = drain(&responsible, &worker, n, busy_before, &env);
+    println!(
+        "  applied, acknowledged and notified: {:.0} msg/s ({:.1} MB/s of snapshots)",
+        d.rate,
+        d.rate * LARGE_BODY as f64 / 1e6
+    );
+    println!(
+        "  worker peak resident memory: {:.1} MB (target: at most 150 MB)",
+        mb(d.peak_kb)
+    );
     worker.stop();
     drop(rt.block_on(conn.close(200, "done".into())));
 }

@@ -367,6 +367,11 @@ pub struct AmqpSettings {
     /// At least the batch size, so that a batch can fill.
     #[arg(long, env = "JOBSYNC_PREFETCH", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..))]
     pub prefetch: u16,
+    /// Bytes of message bodies the broker may have in flight per consumer:
+    /// when recent messages are large, the prefetch is lowered below
+    /// `--prefetch` to fit (RabbitMQ limits deliveries by count only).
+    #[arg(long, env = "JOBSYNC_PREFETCH_BYTES", default_value_t = 32 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(262_144..))]
+    pub prefetch_bytes: u64,
     /// How often a delivery may be redelivered before the broker dead-letters
     /// it (`x-delivery-limit` of the consumed queues).
     #[arg(long, env = "JOBSYNC_DELIVERY_LIMIT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]

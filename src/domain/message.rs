@@ -44,6 +44,35 @@ impl Inbound {
             Payload::MediationLog(l) => l.version,
         }
     }
+
+    /// Roughly how many rows applying it writes and how many units it
+    /// reaches: one, plus one per unit its order is shared with by name
+    /// (each has a change-feed row, and a routing key in a notification).
+    pub fn weight(&self) -> usize {
+        match &self.payload {
+            Payload::JobOrder(o) => 1 + o.sharing.units().len(),
+            Payload::MediationLog(_) => 1,
+        }
+    }
+}
+
+/// Splits `items` into runs weighing at most `limit` by `weight` (an item
+/// weighing more is a run of its own), in order.
+pub fn runs<T>(items: Vec<T>, limit: usize, weight_of: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut runs: Vec<Vec<T>> = Vec::new();
+    let mut weight = 0;
+    for m in items {
+        let w = weight_of(&m);
+        match runs.last_mut() {
+            Some(run) if weight + w <= limit => run.push(m),
+            _ => {
+                weight = 0;
+                runs.push(vec![m]);
+            }
+        }
+        weight += w;
+    }
+    runs
 }
 
 /// What became of one message.
@@ -78,5 +107,21 @@ impl Outcome {
     /// Whether the message is done with, so its id goes into the inbox.
     pub fn is_final(&self) -> bool {
         matches!(self, Outcome::Applied | Outcome::Stale | Outcome::Duplicate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs;
+
+    #[test]
+    fn runs_keep_the_order_and_stay_within_the_limit() {
+        let weights = vec![3, 3, 3, 1, 9, 2];
+        let split = runs(weights, 7, |w| *w);
+        assert_eq!(split, vec![vec![3, 3], vec![3, 1], vec![9], vec![2]]);
+        assert_eq!(
+            runs(Vec::<usize>::new(), 7, |w| *w),
+            Vec::<Vec<usize>>::new()
+        );
     }
 }

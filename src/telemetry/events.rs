@@ -230,6 +230,27 @@ impl InternalEvent for PromisesChecked<'_> {
     }
 }
 
+/// A consumer's prefetch, set to what fits its byte budget when bodies are
+/// as large as `largest`.
+pub struct PrefetchChanged<'a> {
+    pub queue: &'a str,
+    pub prefetch: u16,
+    pub largest: usize,
+}
+
+impl InternalEvent for PrefetchChanged<'_> {
+    fn emit(self) {
+        metrics::gauge!("jobsync_prefetch", "queue" => self.queue.to_owned())
+            .set(f64::from(self.prefetch));
+        tracing::debug!(
+            queue = %self.queue,
+            prefetch = self.prefetch,
+            largest_body_bytes = self.largest,
+            "prefetch set by the size of recent messages"
+        );
+    }
+}
+
 /// The broker session was lost; the supervisor reconnects.
 pub struct BrokerSessionLost;
 
@@ -317,6 +338,10 @@ pub fn describe() {
     describe_counter!(
         "jobsync_cpr_redactions_total",
         "CPR numbers replaced by [CPR] in outbound views, counted once committed."
+    );
+    describe_gauge!(
+        "jobsync_prefetch",
+        "Unacknowledged deliveries the broker may send the consumer of a queue: the configured prefetch, or less when recent messages are so large that it would exceed the byte budget."
     );
     describe_counter!(
         "jobsync_broker_reconnects_total",

@@ -16,7 +16,7 @@ use super::{Consumer, SessionError};
 use crate::amqp::publisher::Outgoing;
 use crate::contract::envelope::{self, InboundType};
 use crate::contract::rejection::{ErrorCode, Rejection};
-use crate::domain::message::{Inbound, Outcome, Payload};
+use crate::domain::message::{self, Inbound, Outcome, Payload};
 use crate::domain::{joborder, mediationlog};
 use crate::store;
 use crate::telemetry::events::{
@@ -58,6 +58,11 @@ pub fn classify(e: diesel::result::Error) -> DbFault {
         _ => DbFault::Failed(e.into()),
     }
 }
+
+/// The most [`Inbound::weight`] applied in one transaction: a batch of
+/// 500 new orders shared with a few units is one run; 500 updates of orders
+/// shared with 94 jobcentres are six.
+const MAX_RUN_WEIGHT: usize = 8_000;
 
 /// Attempts at a batch that fails on a live connection before it is split.
 const FAILED_ATTEMPTS_BEFORE_SPLIT: u32 = 3;
@@ -272,9 +277,15 @@ async fn handle_inner(
         .collect();
 
     let mut outgoing: Vec<Outgoing> = Vec::new();
-    if !valid.is_empty() {
+    // A batch of orders shared with many units is applied in runs, one
+    // transaction each: what one statement binds stays bounded. The outcomes
+    // come in the order of the parsed deliveries.
+    let mut parsed = handled
+        .iter_mut()
+        .filter(|h| matches!(h.fate, Fate::Parsed));
+    for run in message::runs(valid, MAX_RUN_WEIGHT, Inbound::weight) {
         let started = Instant::now();
-        let Some(applied) = apply(consumer, Arc::from(valid), shutdown).await else {
+        let Some(applied) = apply(consumer, Arc::from(run), shutdown).await else {
             // Stopped while the database was away: nothing is acknowledged,
             // the broker redelivers it all.
             return Ok(Acked::No);
@@ -285,12 +296,9 @@ async fn handle_inner(
         }
         .emit();
         consumer.relay.committed(applied.outbox, applied.alone);
-        // The outcomes come in the order of the parsed deliveries.
         let now = chrono::Utc::now();
-        let parsed = handled
-            .iter_mut()
-            .filter(|h| matches!(h.fate, Fate::Parsed));
-        for (h, outcome) in parsed.zip(applied.outcomes) {
+        for outcome in applied.outcomes {
+            let h = parsed.next().expect("an outcome per parsed delivery");
             outgoing.extend(h.settle(outcome, consumer, now));
         }
     }

@@ -4,6 +4,7 @@
 
 mod backoff;
 mod batch;
+mod deliveries;
 mod relay;
 mod retry;
 mod scheduler;
@@ -13,13 +14,14 @@ use std::time::Duration;
 
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt as _, StreamExt};
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::BasicCancelOptions;
 use lapin::types::FieldTable;
 use lapin::Connection;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use self::backoff::Backoff;
+use self::deliveries::Deliveries;
 use crate::amqp::publisher::Publisher;
 use crate::amqp::{self, topology};
 use crate::config::{redact_url, Settings};
@@ -363,27 +365,18 @@ impl Consumer {
         shutdown: &CancellationToken,
     ) -> Result<(), SessionError> {
         let channel = connection.create_channel().await?;
-        channel
-            .basic_qos(self.settings.amqp.prefetch, BasicQosOptions::default())
-            .await?;
-        let tag = format!("jobsync-{}", uuid::Uuid::new_v4());
-        let mut deliveries = channel
-            .basic_consume(
-                self.queue.as_str().into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let amqp = &self.settings.amqp;
+        let mut deliveries =
+            Deliveries::consume(channel, &self.queue, amqp.prefetch, amqp.prefetch_bytes).await?;
         tracing::info!(queue = %self.queue, "consuming");
         self.health.set_consuming(&self.queue, true);
         let result = self.consume(&mut deliveries, shutdown).await;
         self.health.set_consuming(&self.queue, false);
         if result.is_ok() {
             // Stopping: no new deliveries; what was in hand is handled.
-            let _ =
-                bounded(channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()))
-                    .await;
+            let channel = deliveries.channel();
+            let tag = deliveries.tag().into();
+            let _ = bounded(channel.basic_cancel(tag, BasicCancelOptions::default())).await;
             let _ = bounded(channel.close(200, "jobsync stopping".into())).await;
             tracing::info!(queue = %self.queue, "stopped consuming");
         }
@@ -393,7 +386,7 @@ impl Consumer {
     /// Gathers batches and handles them until stopped or lost.
     async fn consume(
         &self,
-        deliveries: &mut lapin::Consumer,
+        deliveries: &mut Deliveries,
         shutdown: &CancellationToken,
     ) -> Result<(), SessionError> {
         let size = self.settings.batching.size as usize;
@@ -486,6 +479,12 @@ impl Consumer {
                 // broker redelivers them and the inbox makes them duplicates.
                 return Err(SessionError::Lost(e));
             }
+            // The prefetch follows the sizes received so far: bytes in
+            // flight stay within the budget.
+            deliveries
+                .fit()
+                .await
+                .map_err(|e| SessionError::Lost(anyhow::Error::new(e).context("re-consuming")))?;
             // Up to MAX_IN_FLIGHT batches are applied at once (the next one
             // is gathered and parsed while the database works on this one);
             // they are acknowledged in order.

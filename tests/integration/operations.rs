@@ -292,3 +292,117 @@ async fn a_batch_takes_what_is_buffered_and_waits_for_nothing() {
     let _ = worker.kill();
     let _ = worker.wait();
 }
+
+/// The consumer of `queue` as the broker sees it: its prefetch count.
+fn broker_prefetch(queue: &str) -> Option<u32> {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(["list_consumers", "-q", "--no-table-headers"])
+        .args(["queue_name", "prefetch_count"])
+        .output()
+        .expect("rabbitmqctl (run scripts/services)");
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let (name, count) = l.split_once('\t')?;
+        (name == queue).then(|| count.trim().parse().ok())?
+    })
+}
+
+/// A new order of about `bytes` bytes: valid, padded by a field jobsync
+/// ignores (tolerant reading).
+fn padded(bytes: usize) -> serde_json::Value {
+    let mut e = event(&snapshot(Uuid::new_v4(), 1));
+    let pad = bytes.saturating_sub(e.to_string().len());
+    e["data"]["bilag"] = "x".repeat(pad).into();
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prefetch_shrinks_for_large_messages_and_grows_back_for_small_ones() {
+    // 4 MiB of bodies in flight: at 200 KB a message, at most 20.
+    let env = TestEnv::new().await;
+    let queue = env.settings.topology.joborders_queue.clone();
+    let large: Vec<_> = (0..150).map(|_| padded(200_000)).collect();
+    env.publish(&large).await;
+    let mut worker = crate::cli::jobsync(&env, &["run", "--prefetch-bytes", "4194304"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    env.wait_processed(150, T).await;
+    let prefetch = wait_until_some(|| broker_prefetch(&queue)).await;
+    assert!(
+        prefetch <= 4_194_304 / 200_000,
+        "the broker may push at most 20 bodies of 200 KB, not {prefetch}"
+    );
+    // Ordinary messages again: the configured prefetch comes back.
+    for round in 1..=3 {
+        let small: Vec<_> = (0..200)
+            .map(|_| event(&snapshot(Uuid::new_v4(), 1)))
+            .collect();
+        env.publish(&small).await;
+        env.wait_processed(150 + 200 * round, T).await;
+    }
+    let deadline = std::time::Instant::now() + T;
+    while broker_prefetch(&queue) != Some(1000) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 600 small messages the prefetch is the configured 1,000, not {:?}",
+            broker_prefetch(&queue)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = worker.kill();
+    let _ = worker.wait();
+}
+
+/// The first `Some` of `f`, polled for up to [`T`].
+async fn wait_until_some<V>(f: impl Fn() -> Option<V>) -> V {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing within {T:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_widely_shared_orders_is_applied_in_several_transactions() {
+    let env = TestEnv::new().await;
+    let jobcentres: Vec<String> = jobsync::domain::municipality::codes()
+        .into_iter()
+        .filter(|&c| c != 153)
+        .take(94)
+        .map(|c| format!("{c}00"))
+        .collect();
+    // 200 orders shared with 94 jobcentres wait before the worker starts:
+    // one batch, but 19,000 units reached, more than one transaction takes.
+    let orders: Vec<_> = (0..200)
+        .map(|_| {
+            let data = JobOrder::new(Uuid::new_v4())
+                .shared("selected", &jobcentres)
+                .build();
+            event(&data)
+        })
+        .collect();
+    env.publish(&orders).await;
+    // A batch that waits for all of them (and a byte budget that lets the
+    // broker send them at once).
+    let port = free_port();
+    let mut worker =
+        crate::cli::jobsync(&env, &["run", "--http-addr", &format!("127.0.0.1:{port}")])
+            .args(["--batch-wait-ms", "2000", "--prefetch-bytes", "1073741824"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+    env.wait_processed(200, T).await;
+    let metrics = wait_for(port, "/metrics", 200).await;
+    let gathered = value(&metrics, "jobsync_batch_size_count").unwrap_or(0.0);
+    let transactions = value(&metrics, "jobsync_apply_duration_seconds_count").unwrap_or(0.0);
+    assert!(
+        transactions >= gathered + 2.0,
+        "200 orders shared with 94 jobcentres take at least three transactions \
+         however they were gathered: {transactions} transactions for {gathered} batches"
+    );
+    let _ = worker.kill();
+    let _ = worker.wait();
+}
