@@ -299,6 +299,16 @@ pub struct Settings {
     /// as a duplicate by id (a stale or same version still is, by version).
     #[arg(long, env = "JOBSYNC_INBOX_RETENTION_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..))]
     pub inbox_retention_days: u32,
+    /// Days after an order closed or expired that its personal data is
+    /// kept: then its candidates' references and notes, their history, its
+    /// contact person and the audit of its log reads are deleted (0: at the
+    /// next pass).
+    #[arg(
+        long,
+        env = "JOBSYNC_PERSONAL_DATA_RETENTION_DAYS",
+        default_value_t = 365
+    )]
+    pub personal_data_retention_days: u32,
 }
 
 /// The read API (section 10).

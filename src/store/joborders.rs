@@ -494,7 +494,8 @@ static UPSERT_SQL: LazyLock<super::prepared::Text> = LazyLock::new(|| {
     let text: Vec<String> = text.iter().map(|c| format!("u.{c}")).collect();
     super::prepared::Text::new(&format!(
         "INSERT INTO job_orders ({}, search) SELECT {}, {} FROM unnest({}) AS u({}) \
-         ON CONFLICT (id) DO UPDATE SET {}, search = excluded.search, applied_at = now() \
+         ON CONFLICT (id) DO UPDATE SET {}, search = excluded.search, applied_at = now(), \
+         personal_data_deleted_at = NULL \
          WHERE job_orders.version < excluded.version",
         stored.join(", "),
         selected.join(", "),

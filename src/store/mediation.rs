@@ -81,6 +81,16 @@ fn load(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<plan::State> {
 /// (guarded by version), what each unit was told, and the history rows.
 fn write(conn: &mut PgConnection, plan: &plan::Plan<'_>) -> QueryResult<()> {
     upsert_logs(conn, &plan.finals)?;
+    // A new log version brings personal data anew: its order's is no
+    // longer all deleted (see store/personal.rs).
+    let ids: Vec<Uuid> = plan.finals.iter().map(|l| l.job_order_id).collect();
+    diesel::update(
+        job_orders::table
+            .filter(job_orders::id.eq_any(&ids))
+            .filter(job_orders::personal_data_deleted_at.is_not_null()),
+    )
+    .set(job_orders::personal_data_deleted_at.eq(None::<DateTime<Utc>>))
+    .execute(conn)?;
     views::save_order_hashes(conn, &plan.order_hashes)?;
     views::save_log_hashes(conn, &plan.log_hashes)?;
     super::promises::write(conn, &plan.promises)?;

@@ -9,6 +9,7 @@ mod locks;
 mod mediation;
 pub mod missed;
 pub mod outbox;
+pub mod personal;
 pub mod prepared;
 pub mod promises;
 pub mod read;

@@ -50,6 +50,7 @@ diesel::table! {
         responsible_view_hash -> Nullable<Bytea>,
         shared_view_hash -> Nullable<Bytea>,
         responsible_since -> Timestamptz,
+        personal_data_deleted_at -> Nullable<Timestamptz>,
     }
 }
 

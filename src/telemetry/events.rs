@@ -184,6 +184,25 @@ impl InternalEvent for OutboxBacklog {
     }
 }
 
+/// Orders whose personal data a retention pass deleted.
+pub struct PersonalDataDeleted {
+    pub orders: usize,
+    pub retention_days: u32,
+}
+
+impl InternalEvent for PersonalDataDeleted {
+    fn emit(self) {
+        metrics::counter!("jobsync_personal_data_deleted_total").increment(self.orders as u64);
+        if self.orders > 0 {
+            tracing::info!(
+                orders = self.orders,
+                retention_days = self.retention_days,
+                "deleted the personal data of orders that closed or expired longer ago than the retention"
+            );
+        }
+    }
+}
+
 /// Orders expired by one expiry round.
 pub struct OrdersExpired {
     pub count: usize,
@@ -334,6 +353,10 @@ pub fn describe() {
     describe_counter!(
         "jobsync_expired_total",
         "Orders expired because their mediation deadline passed."
+    );
+    describe_counter!(
+        "jobsync_personal_data_deleted_total",
+        "Orders whose personal data was deleted because they closed or expired longer ago than JOBSYNC_PERSONAL_DATA_RETENTION_DAYS."
     );
     describe_counter!(
         "jobsync_cpr_redactions_total",

@@ -13,12 +13,16 @@ use crate::config::Settings;
 use crate::domain::expiry::Clock;
 use crate::store;
 use crate::store::{expiry, PgPool};
-use crate::telemetry::events::{InternalEvent, OrdersExpired, PromisesChecked};
+use crate::telemetry::events::{
+    InternalEvent, OrdersExpired, PersonalDataDeleted, PromisesChecked,
+};
 
 /// Orders expired per transaction, at most.
 pub const EXPIRY_BATCH: i64 = 500;
 /// Promises checked in one transaction, at most.
 const PROMISE_BATCH: i64 = 500;
+/// Orders whose personal data one transaction deletes, at most.
+const PERSONAL_DATA_BATCH: i64 = 500;
 /// Batches of 1,000 orders given their search text per pass, at most.
 const SEARCH_BACKFILL_BATCHES: usize = 5;
 /// Inbox rows deleted per statement, at most.
@@ -76,6 +80,30 @@ async fn pass(
         );
     }
     // Service promises falling due.
+    let days = settings.personal_data_retention_days;
+    let mut deleted = 0;
+    loop {
+        let pool = pool.clone();
+        let pass = tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            anyhow::Ok(store::personal::delete_due(
+                &mut conn,
+                now,
+                days,
+                PERSONAL_DATA_BATCH,
+            )?)
+        })
+        .await??;
+        deleted += pass.orders;
+        if (pass.due as i64) < PERSONAL_DATA_BATCH || pass.orders == 0 || shutdown.is_cancelled() {
+            break;
+        }
+    }
+    PersonalDataDeleted {
+        orders: deleted,
+        retention_days: days,
+    }
+    .emit();
     let mut missed = Vec::new();
     loop {
         let pool = pool.clone();

@@ -14,6 +14,7 @@ mod helpers;
 mod joborders;
 mod mediation;
 mod operations;
+mod personal;
 mod promises;
 mod rejections;
 mod resilience;

@@ -1,0 +1,298 @@
+//! Section 12: personal data has a lifetime. A number of days after an order
+//! closed or expired, its candidates' references and notes, their history,
+//! its contact person and the audit of its log reads are deleted; the counts
+//! stay, and a reopened order starts the clock again. The clock is the
+//! test's (no real days are slept).
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Text, Uuid as SqlUuid};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+const T: Duration = Duration::from_secs(30);
+/// Two passes of a worker running every second.
+const TWO_PASSES: Duration = Duration::from_millis(2500);
+
+/// What is stored of an order's personal data.
+#[derive(Debug, PartialEq)]
+struct Held {
+    /// `person_ref` and `note` of its entries.
+    entries: Vec<(String, Option<String>)>,
+    /// The same, as its stored log snapshot has them.
+    in_snapshot: Vec<(String, Value)>,
+    history: i64,
+    audit: i64,
+    contact_name: Option<String>,
+    contact_in_snapshot: Value,
+    /// The log's count of entries.
+    total: i32,
+}
+
+fn held(conn: &mut PgConnection, id: Uuid) -> Held {
+    #[derive(QueryableByName)]
+    struct Entry {
+        #[diesel(sql_type = Text)]
+        person_ref: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        note: Option<String>,
+    }
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        log: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        history: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        audit: i64,
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        contact_name: Option<String>,
+        #[diesel(sql_type = Text)]
+        order: String,
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        total: i32,
+    }
+    let entries: Vec<Entry> = diesel::sql_query(
+        "SELECT person_ref, note FROM mediation_entries WHERE job_order_id = $1 ORDER BY mediation_id",
+    )
+    .bind::<SqlUuid, _>(id)
+    .load(conn)
+    .unwrap();
+    let row: Row = diesel::sql_query(
+        "SELECT l.snapshot::text AS log, l.total, o.contact_name, o.snapshot::text AS order, \
+                (SELECT count(*) FROM mediation_entry_history h WHERE h.job_order_id = o.id) AS history, \
+                (SELECT count(*) FROM api_log_reads a WHERE a.job_order_id = o.id) AS audit \
+           FROM job_orders o JOIN mediation_logs l ON l.job_order_id = o.id WHERE o.id = $1",
+    )
+    .bind::<SqlUuid, _>(id)
+    .get_result(conn)
+    .unwrap();
+    let log: Value = serde_json::from_str(&row.log).unwrap();
+    let order: Value = serde_json::from_str(&row.order).unwrap();
+    let mut in_snapshot: Vec<(String, Value)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["person_ref"].as_str().unwrap().to_owned(),
+                e["note"].clone(),
+            )
+        })
+        .collect();
+    in_snapshot.sort_by(|a, b| a.0.cmp(&b.0));
+    Held {
+        entries: entries
+            .into_iter()
+            .map(|e| (e.person_ref, e.note))
+            .collect(),
+        in_snapshot,
+        history: row.history,
+        audit: row.audit,
+        contact_name: row.contact_name,
+        contact_in_snapshot: order["contact"].clone(),
+        total: row.total,
+    }
+}
+
+/// Whether the order's personal data is marked deleted.
+fn deleted(conn: &mut PgConnection, id: Uuid) -> bool {
+    use jobsync::store::schema::job_orders;
+    job_orders::table
+        .select(job_orders::personal_data_deleted_at.is_not_null())
+        .filter(job_orders::id.eq(id))
+        .first(conn)
+        .unwrap()
+}
+
+/// An audit record of a log read of `id`, as the read API writes one.
+fn audit_read(conn: &mut PgConnection, id: Uuid) {
+    diesel::sql_query(
+        "INSERT INTO api_log_reads (token_id, unit_type, unit_code, job_order_id, read_at) \
+         VALUES (gen_random_uuid(), 'jobcenter', '15300', $1, now())",
+    )
+    .bind::<SqlUuid, _>(id)
+    .execute(conn)
+    .unwrap();
+}
+
+/// A neighbour's candidate awaiting approval, put forward for `order`.
+fn log_with_a_candidate(order: Uuid) -> (Value, Uuid) {
+    let c = Uuid::new_v4();
+    let entry = candidate(
+        c,
+        ("jobcenter", "16700"),
+        "awaiting_approval",
+        by_unit("jobcenter", "16700"),
+    );
+    (log_event(&mediation_log(order, 1, vec![entry])), c)
+}
+
+fn closed(id: Uuid, version: u64, updated_at: &str) -> Value {
+    let mut o = snapshot(id, version);
+    o["status"] = "closed".into();
+    o["status_reason"] = "need_fulfilled".into();
+    o["updated_at"] = updated_at.into();
+    event(&o)
+}
+
+fn reopened(id: Uuid, version: u64, updated_at: &str) -> Value {
+    let mut o = snapshot(id, version);
+    o["updated_at"] = updated_at.into();
+    event(&o)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_order_loses_its_personal_data_at_the_next_pass_and_an_open_one_keeps_it() {
+    let mut env = TestEnv::with_args(&[
+        "--expiry-interval-s",
+        "1",
+        "--personal-data-retention-days",
+        "0",
+    ])
+    .await;
+    let clock = TestClock::at("2026-11-22T12:00:00Z");
+    env.start_worker_with_clock(clock.clone());
+    let (closing, open) = (Uuid::new_v4(), Uuid::new_v4());
+    let (log_a, a) = log_with_a_candidate(closing);
+    let (log_b, b) = log_with_a_candidate(open);
+    env.publish(&[event(&snapshot(closing, 1)), event(&snapshot(open, 1))])
+        .await;
+    env.publish(&[log_a, log_b]).await;
+    env.wait_processed(4, T).await;
+    {
+        let mut conn = env.db();
+        audit_read(&mut conn, closing);
+        audit_read(&mut conn, open);
+    }
+    let before = held(&mut env.db(), open);
+    assert_eq!(
+        before.entries,
+        vec![(
+            person_ref(b),
+            Some("Stærk på lager; taler dansk og polsk.".into())
+        )]
+    );
+    assert_eq!((before.history, before.audit, before.total), (1, 1, 1));
+    assert!(before.contact_name.is_some() && before.contact_in_snapshot.is_object());
+
+    env.publish(&[closed(closing, 2, "2026-11-22T10:00:00Z")])
+        .await;
+    env.wait_until(T, "the closed order's personal data is deleted", |c| {
+        deleted(c, closing)
+    })
+    .await;
+    let gone = held(&mut env.db(), closing);
+    assert_eq!(gone.entries, vec![("erased".to_owned(), None)], "{gone:?}");
+    assert_eq!(gone.in_snapshot, vec![("erased".to_owned(), Value::Null)]);
+    assert_eq!((gone.history, gone.audit), (0, 0));
+    assert_eq!(gone.contact_name, None);
+    assert_eq!(gone.contact_in_snapshot, Value::Null);
+    assert_eq!(gone.total, 1, "the counts stay");
+    assert!(!person_ref(a).is_empty());
+
+    // The open order keeps everything, pass after pass.
+    tokio::time::sleep(TWO_PASSES).await;
+    assert_eq!(held(&mut env.db(), open), before);
+    assert!(!deleted(&mut env.db(), open));
+    env.stop_workers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopened_order_starts_the_clock_again() {
+    let mut env = TestEnv::with_args(&[
+        "--expiry-interval-s",
+        "1",
+        "--personal-data-retention-days",
+        "1",
+    ])
+    .await;
+    let clock = TestClock::at("2026-11-22T12:00:00Z");
+    env.start_worker_with_clock(clock.clone());
+    let order = Uuid::new_v4();
+    let (log, _) = log_with_a_candidate(order);
+    env.publish(&[event(&snapshot(order, 1))]).await;
+    env.publish(&[log]).await;
+    env.wait_processed(2, T).await;
+    // Closed on the 22nd, reopened on the 23rd, closed again on the 24th.
+    env.publish(&[
+        closed(order, 2, "2026-11-22T10:00:00Z"),
+        reopened(order, 3, "2026-11-23T08:00:00Z"),
+        closed(order, 4, "2026-11-24T08:00:00Z"),
+    ])
+    .await;
+    env.wait_processed(5, T).await;
+    let kept = held(&mut env.db(), order);
+
+    // A day after the first close, not after the last: kept.
+    clock.set("2026-11-23T12:00:00Z");
+    tokio::time::sleep(TWO_PASSES).await;
+    assert!(!deleted(&mut env.db(), order));
+    assert_eq!(held(&mut env.db(), order), kept);
+
+    // A day after the last close: deleted.
+    clock.set("2026-11-25T09:00:00Z");
+    env.wait_until(T, "the order's personal data is deleted", |c| {
+        deleted(c, order)
+    })
+    .await;
+    let gone = held(&mut env.db(), order);
+    assert_eq!(gone.entries, vec![("erased".to_owned(), None)]);
+    assert_eq!(gone.contact_name, None);
+
+    // Reopened once more: what the new version brings is kept anew.
+    env.publish(&[reopened(order, 5, "2026-11-25T10:00:00Z")])
+        .await;
+    env.wait_until(T, "the reopened order holds its contact again", |c| {
+        !deleted(c, order) && held(c, order).contact_name.is_some()
+    })
+    .await;
+    tokio::time::sleep(TWO_PASSES).await;
+    assert!(
+        !deleted(&mut env.db(), order),
+        "an open order keeps its data"
+    );
+    env.stop_workers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_pass_over_100000_closed_orders_with_100_due_reads_only_the_100() {
+    let mut env = TestEnv::new().await;
+    env.start_worker();
+    // A real order to copy the snapshot of (and to create the schema).
+    env.publish(&[event(&snapshot(Uuid::new_v4(), 1))]).await;
+    env.wait_processed(1, T).await;
+    env.stop_workers().await;
+    let mut conn = env.db();
+    // 100,000 closed orders: 100 closed two years ago, the rest last week.
+    diesel::sql_query(
+        "INSERT INTO job_orders (id, version, content_hash, origin, changed_by_kind, title, \
+           occupation_name, employer_cvr, employer_name, employer_conflict_affected, \
+           responsible_unit_type, responsible_unit_code, coordinator_allowed, tasks, continuous, \
+           positions, status, status_reason, sharing_scope, created_at, updated_at, closed_at, \
+           coordinator_allowed_since, responsible_since, snapshot) \
+         SELECT id, 1, '\\x00', 'unit', 'system', 'T', 'O', '10150817', 'E', false, 'jobcenter', \
+           '15300', true, 'tasks', false, 1, 'closed', 'need_fulfilled', 'internal', now(), now(), \
+           CASE WHEN g <= 100 THEN timestamptz '2024-06-01' + g * interval '1 hour' \
+                ELSE timestamptz '2026-11-20' + g * interval '1 second' END, \
+           now(), now(), \
+           jsonb_set(t.snapshot::jsonb, '{job_order_id}', to_jsonb(id::text))::json \
+         FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, 100000) g) s, \
+              (SELECT snapshot FROM job_orders LIMIT 1) t",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query("ANALYZE job_orders")
+        .execute(&mut conn)
+        .unwrap();
+    let now = utc("2026-11-30T12:00:00Z");
+    let plan = jobsync::store::personal::explain_due(&mut conn, now, 365, 500).unwrap();
+    assert_reads_only(&plan, "job_orders_personal_data_due", 100);
+    let deleted = jobsync::store::personal::delete_due(&mut conn, now, 365, 500).unwrap();
+    assert_eq!((deleted.due, deleted.orders), (100, 100));
+    let again = jobsync::store::personal::delete_due(&mut conn, now, 365, 500).unwrap();
+    assert_eq!(again.orders, 0, "done once");
+}
