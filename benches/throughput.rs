@@ -793,14 +793,8 @@ const LARGE_BODY: usize = 249_000;
 /// memory is what matters.
 fn large_drain(rt: &Runtime, n: usize, extra: &[String]) {
     let env = BenchEnv::with_vhost(extra);
-    let conn = rt.block_on(env.connect("jobsync bench: large"));
+    let (conn, responsible) = preloaded(rt, &env, 0);
     let t = env.topology();
-    let responsible = rt.block_on(watch(
-        &conn,
-        "bench.responsible",
-        &t.notifications_exchange,
-        &format!("unit.jobcenter.{RESPONSIBLE}.#"),
-    ));
     let padded = |i: usize| {
         let (_, mut m) = new_order(t, i);
         let pad = LARGE_BODY.saturating_sub(m.body.len() + 16);

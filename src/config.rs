@@ -353,6 +353,19 @@ impl PromiseSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ApiAddr(pub Option<SocketAddr>);
 
+fn parse_prefetch_bytes(s: &str) -> Result<u64, String> {
+    let min = crate::contract::envelope::MAX_BODY_BYTES as u64;
+    match s.trim().parse::<u64>() {
+        Ok(n) if n >= min => Ok(n),
+        Ok(n) => Err(format!(
+            "{n} bytes is less than one message at the body limit: at least {min} (256 KiB)"
+        )),
+        Err(_) => Err(format!(
+            "'{s}' is not a number of bytes (e.g. 33554432 for 32 MiB)"
+        )),
+    }
+}
+
 fn parse_api_addr(s: &str) -> Result<ApiAddr, String> {
     if s.trim().is_empty() {
         return Ok(ApiAddr(None));
@@ -380,7 +393,7 @@ pub struct AmqpSettings {
     /// Bytes of message bodies the broker may have in flight per consumer:
     /// when recent messages are large, the prefetch is lowered below
     /// `--prefetch` to fit (RabbitMQ limits deliveries by count only).
-    #[arg(long, env = "JOBSYNC_PREFETCH_BYTES", default_value_t = 32 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(262_144..))]
+    #[arg(long, env = "JOBSYNC_PREFETCH_BYTES", default_value_t = 32 * 1024 * 1024, value_parser = parse_prefetch_bytes)]
     pub prefetch_bytes: u64,
     /// How often a delivery may be redelivered before the broker dead-letters
     /// it (`x-delivery-limit` of the consumed queues).
@@ -656,6 +669,15 @@ mod tests {
         assert_eq!(s.retry_total_s, 600);
         assert_eq!(s.topology.joborders_queue, "jobsync.joborders");
         assert_eq!(s.topology.dead_letters_queue, "jobsync.dead-letters");
+        assert_eq!(s.personal_data_retention_days, 365);
+    }
+
+    #[test]
+    fn a_byte_budget_below_one_message_says_what_is_needed() {
+        let err = parse_cli(["jobsync", "run", "--prefetch-bytes", "1000"]).unwrap_err();
+        let text = error_text(&err);
+        assert!(text.contains("JOBSYNC_PREFETCH_BYTES"), "{text}");
+        assert!(text.contains("at least 262144 (256 KiB)"), "{text}");
     }
 
     #[test]
