@@ -67,7 +67,48 @@ fn rejection_inner(prefix: &str, path: &str, e: &serde_json::Error) -> Rejection
         Category::Syntax | Category::Eof | Category::Io => {
             Rejection::new(ErrorCode::JsonMalformed, format!("body: not JSON ({e})"))
         }
-        Category::Data => Rejection::schema(&field(), strip_position(&e.to_string())),
+        Category::Data => {
+            Rejection::schema(&field(), without_values(&strip_position(&e.to_string())))
+        }
+    }
+}
+
+/// serde's message without the value it found (`invalid type: string
+/// "Kim Hansen", expected a boolean` becomes `invalid type: a string,
+/// expected a boolean`): a rejection's text is logged and sent with the dead
+/// letter, and a value in the wrong place may be personal data (section 12).
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    loop {
+        let next = [
+            ("string \"", '"', "a string"),
+            ("integer `", '`', "an integer"),
+            ("floating point `", '`', "a number"),
+            ("character `", '`', "a character"),
+        ]
+        .into_iter()
+        .filter_map(|(start, end, what)| rest.find(start).map(|i| (i, start, end, what)))
+        .min_by_key(|(i, ..)| *i);
+        let Some((i, start, end, what)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..i]);
+        out.push_str(what);
+        // Past the closing quote (a quoted string escapes its own quotes).
+        let value = &rest[i + start.len()..];
+        let mut chars = value.char_indices();
+        let mut close = value.len();
+        while let Some((j, c)) = chars.next() {
+            if c == '\\' {
+                chars.next();
+            } else if c == end {
+                close = j + c.len_utf8();
+                break;
+            }
+        }
+        rest = &value[close..];
     }
 }
 
@@ -92,6 +133,34 @@ mod tests {
         version: u64,
         #[serde(default, deserialize_with = "de::optional_signed")]
         positions: Option<i64>,
+    }
+
+    #[test]
+    fn a_value_in_the_wrong_place_is_not_repeated_in_the_rejection() {
+        assert_eq!(
+            without_values(r#"invalid type: string "Kim \"K\" Hansen", expected a boolean"#),
+            "invalid type: a string, expected a boolean"
+        );
+        assert_eq!(
+            without_values("invalid type: integer `43212345`, expected a string"),
+            "invalid type: an integer, expected a string"
+        );
+        assert_eq!(
+            without_values("missing field `title`"),
+            "missing field `title`"
+        );
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Flag {
+            cv_active: bool,
+        }
+        let text = r#"{"cv_active": "kim@example.dk"}"#;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let e = serde_path_to_error::deserialize::<_, Flag>(&mut de).unwrap_err();
+        let r = rejection("data", &e);
+        assert_eq!(r.code, ErrorCode::SchemaInvalid);
+        assert!(!r.message.contains("kim@"), "{}", r.message);
+        assert!(r.message.contains("data.cv_active"), "{}", r.message);
     }
 
     #[test]
