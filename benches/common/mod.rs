@@ -24,6 +24,8 @@ pub mod baseline;
 
 #[path = "../../tests/common/joborder.rs"]
 mod common_joborder;
+#[allow(unused_imports)] // not every bench shares orders widely
+pub use common_joborder::ninety_four_jobcentres;
 use common_joborder::{cloudevent, JobOrder};
 
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -98,19 +100,6 @@ pub async fn publish_confirmed(publisher: &Publisher, messages: &[Outgoing]) {
     for chunk in messages.chunks(1000) {
         publisher.publish_all(chunk).await.unwrap();
     }
-}
-
-/// The main jobcentre of 94 municipalities besides Brøndby (153), the
-/// responsible unit of every order.
-pub fn ninety_four_jobcentres() -> Vec<String> {
-    let codes: Vec<String> = jobsync::domain::municipality::codes()
-        .into_iter()
-        .filter(|&c| c != 153)
-        .take(94)
-        .map(|c| format!("{c}00"))
-        .collect();
-    assert_eq!(codes.len(), 94, "reference/municipalities.csv has 98 codes");
-    codes
 }
 
 /// Declares queue `queue` of the bench's own (exclusive: it goes with the

@@ -142,3 +142,16 @@ impl JobOrder {
         })
     }
 }
+
+/// The main jobcentre of 94 municipalities besides Brøndby (153), the
+/// responsible unit of every order.
+pub fn ninety_four_jobcentres() -> Vec<String> {
+    let codes: Vec<String> = jobsync::domain::municipality::codes()
+        .into_iter()
+        .filter(|&c| c != 153)
+        .take(94)
+        .map(|c| format!("{c}00"))
+        .collect();
+    assert_eq!(codes.len(), 94, "reference/municipalities.csv has 98 codes");
+    codes
+}

@@ -204,25 +204,14 @@ async fn one_pass_over_100000_open_orders_with_100_due_reads_only_the_100() {
     env.stop_workers().await;
     let mut conn = env.db();
     // 100,000 open orders: 100 with a deadline long past, the rest later.
-    diesel::sql_query(
-        "INSERT INTO job_orders (id, version, content_hash, origin, changed_by_kind, title, \
-           occupation_name, employer_cvr, employer_name, employer_conflict_affected, \
-           responsible_unit_type, responsible_unit_code, coordinator_allowed, tasks, continuous, \
-           positions, mediation_deadline, status, sharing_scope, created_at, updated_at, \
-           coordinator_allowed_since, responsible_since, snapshot) \
-         SELECT id, 1, '\\x00', 'unit', 'system', 'T', 'O', '10150817', 'E', false, 'jobcenter', \
-           '15300', true, 'tasks', false, 1, \
-           CASE WHEN g <= 100 THEN date '2026-01-01' + (g % 7) ELSE date '2027-06-01' + (g % 300) END, \
-           'open', 'internal', now(), now(), now(), now(), \
-           jsonb_set(t.snapshot::jsonb, '{job_order_id}', to_jsonb(id::text))::json \
-         FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, 100000) g) s, \
-              (SELECT snapshot FROM job_orders LIMIT 1) t",
-    )
-    .execute(&mut conn)
-    .unwrap();
-    diesel::sql_query("ANALYZE job_orders")
-        .execute(&mut conn)
-        .unwrap();
+    store_copies(
+        &mut conn,
+        100_000,
+        &[(
+            "mediation_deadline",
+            "CASE WHEN g <= 100 THEN date '2026-01-01' + (g % 7) ELSE date '2027-06-01' + (g % 300) END",
+        )],
+    );
     let now = utc("2026-06-01T12:00:00Z");
     let plan = jobsync::store::expiry::explain_due(&mut conn, now, 500).unwrap();
     assert_reads_only(&plan, "job_orders_due", 100);

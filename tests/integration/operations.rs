@@ -368,12 +368,7 @@ async fn wait_until_some<V>(f: impl Fn() -> Option<V>) -> V {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_widely_shared_orders_is_applied_in_several_transactions() {
     let env = TestEnv::new().await;
-    let jobcentres: Vec<String> = jobsync::domain::municipality::codes()
-        .into_iter()
-        .filter(|&c| c != 153)
-        .take(94)
-        .map(|c| format!("{c}00"))
-        .collect();
+    let jobcentres = ninety_four_jobcentres();
     // 200 orders shared with 94 jobcentres wait before the worker starts:
     // one batch, but 19,000 units reached, more than one transaction takes.
     let orders: Vec<_> = (0..200)

@@ -105,3 +105,79 @@ pub fn assert_reads_only(plan: &Value, index: &str, rows: u64) {
         );
     }
 }
+
+/// Stores `n` copies of the one order the environment's worker stored (each
+/// with its own id, as the worker would have written it), open and
+/// internal unless `columns` says otherwise: `(column, SQL expression)`
+/// pairs, where `g` is the copy's number from 1 to `n`. Then `ANALYZE`, so
+/// that plans see the table as it is.
+pub fn store_copies(conn: &mut PgConnection, n: usize, columns: &[(&str, &str)]) {
+    let mut names = vec![
+        "id",
+        "version",
+        "content_hash",
+        "origin",
+        "changed_by_kind",
+        "title",
+        "occupation_name",
+        "employer_cvr",
+        "employer_name",
+        "employer_conflict_affected",
+        "responsible_unit_type",
+        "responsible_unit_code",
+        "coordinator_allowed",
+        "tasks",
+        "continuous",
+        "positions",
+        "sharing_scope",
+        "created_at",
+        "updated_at",
+        "coordinator_allowed_since",
+        "responsible_since",
+        "snapshot",
+    ];
+    let mut values = vec![
+        "id",
+        "1",
+        "'\\x00'",
+        "'unit'",
+        "'system'",
+        "'T'",
+        "'O'",
+        "'10150817'",
+        "'E'",
+        "false",
+        "'jobcenter'",
+        "'15300'",
+        "true",
+        "'tasks'",
+        "false",
+        "1",
+        "'internal'",
+        "now()",
+        "now()",
+        "now()",
+        "now()",
+        "jsonb_set(t.snapshot::jsonb, '{job_order_id}', to_jsonb(id::text))::json",
+    ];
+    if !columns.iter().any(|(c, _)| *c == "status") {
+        names.push("status");
+        values.push("'open'");
+    }
+    for (c, v) in columns {
+        names.push(c);
+        values.push(v);
+    }
+    diesel::sql_query(format!(
+        "INSERT INTO job_orders ({}) SELECT {} \
+         FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, {n}) g) s, \
+              (SELECT snapshot FROM job_orders LIMIT 1) t",
+        names.join(", "),
+        values.join(", ")
+    ))
+    .execute(conn)
+    .unwrap();
+    diesel::sql_query("ANALYZE job_orders")
+        .execute(conn)
+        .unwrap();
+}
