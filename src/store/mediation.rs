@@ -50,11 +50,11 @@ pub(super) fn apply(
             .collect();
         set.into_iter().collect()
     };
-    let state = load(conn, &ids)?;
+    let (state, emptied) = load(conn, &ids)?;
     let plan = plan::plan(state, messages, indices, durations, &mut |o| {
         effects.emit(messages, o)
     });
-    write(conn, &plan)?;
+    write(conn, &plan, &emptied)?;
     for (i, outcome) in plan.outcomes {
         outcomes[i] = Some(outcome);
     }
@@ -64,33 +64,44 @@ pub(super) fn apply(
 /// The state of the logs of orders `ids` and of those orders: the stored
 /// orders with what the log rules need, the stored logs, what the
 /// responsible unit's order view is made of and what each unit was told.
-/// Reads only; the caller holds the advisory locks.
-fn load(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<plan::State> {
-    let orders = load_order_facts(conn, ids)?;
+/// Reads only; the caller holds the advisory locks. With it, the orders
+/// whose personal data was deleted (see store/personal.rs).
+fn load(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<(plan::State, HashSet<Uuid>)> {
+    let (orders, emptied) = load_order_facts(conn, ids)?;
     let logs = load_stored_logs(conn, ids)?;
     let known: Vec<Uuid> = orders.keys().copied().collect();
-    Ok(plan::State {
+    let state = plan::State {
         views: views::load_view_facts(conn, &known)?,
         log_hashes: views::load_log_hashes(conn, &known)?,
         orders,
         logs,
-    })
+    };
+    Ok((state, emptied))
 }
 
 /// Writes `plan`: the last applied version of each log and its entries
 /// (guarded by version), what each unit was told, and the history rows.
-fn write(conn: &mut PgConnection, plan: &plan::Plan<'_>) -> QueryResult<()> {
+/// `emptied`: the orders whose personal data was deleted.
+fn write(
+    conn: &mut PgConnection,
+    plan: &plan::Plan<'_>,
+    emptied: &HashSet<Uuid>,
+) -> QueryResult<()> {
     upsert_logs(conn, &plan.finals)?;
     // A new log version brings personal data anew: its order's is no
-    // longer all deleted (see store/personal.rs).
-    let ids: Vec<Uuid> = plan.finals.iter().map(|l| l.job_order_id).collect();
-    diesel::update(
-        job_orders::table
-            .filter(job_orders::id.eq_any(&ids))
-            .filter(job_orders::personal_data_deleted_at.is_not_null()),
-    )
-    .set(job_orders::personal_data_deleted_at.eq(None::<DateTime<Utc>>))
-    .execute(conn)?;
+    // longer all deleted (see store/personal.rs). Rarely any: no statement
+    // then.
+    let refilled: Vec<Uuid> = plan
+        .finals
+        .iter()
+        .map(|l| l.job_order_id)
+        .filter(|id| emptied.contains(id))
+        .collect();
+    if !refilled.is_empty() {
+        diesel::update(job_orders::table.filter(job_orders::id.eq_any(&refilled)))
+            .set(job_orders::personal_data_deleted_at.eq(None::<DateTime<Utc>>))
+            .execute(conn)?;
+    }
     views::save_order_hashes(conn, &plan.order_hashes)?;
     views::save_log_hashes(conn, &plan.log_hashes)?;
     super::promises::write(conn, &plan.promises)?;
@@ -121,13 +132,15 @@ struct OrderRow {
     closed_at: Option<DateTime<Utc>>,
     coordinator_allowed_since: DateTime<Utc>,
     responsible_since: DateTime<Utc>,
+    personal_data_deleted_at: Option<DateTime<Utc>>,
 }
 
-/// The stored orders among `ids`, with what the log rules need of them.
+/// The stored orders among `ids`, with what the log rules need of them,
+/// and those of them whose personal data was deleted.
 fn load_order_facts(
     conn: &mut PgConnection,
     ids: &[Uuid],
-) -> QueryResult<HashMap<Uuid, OrderFacts>> {
+) -> QueryResult<(HashMap<Uuid, OrderFacts>, HashSet<Uuid>)> {
     let rows: Vec<OrderRow> = job_orders::table
         .select((
             job_orders::id,
@@ -139,9 +152,15 @@ fn load_order_facts(
             job_orders::closed_at,
             job_orders::coordinator_allowed_since,
             job_orders::responsible_since,
+            job_orders::personal_data_deleted_at,
         ))
         .filter(job_orders::id.eq_any(ids))
         .load(conn)?;
+    let emptied: HashSet<Uuid> = rows
+        .iter()
+        .filter(|r| r.personal_data_deleted_at.is_some())
+        .map(|r| r.id)
+        .collect();
     let unit = |t: &str, c: &str| {
         Unit::from_stored(t, c).expect("the CHECK constraint keeps unit types valid")
     };
@@ -189,7 +208,7 @@ fn load_order_facts(
                 .insert((unit(&t, &c), role), Spell { since, until });
         }
     }
-    Ok(facts)
+    Ok((facts, emptied))
 }
 
 fn load_stored_logs(

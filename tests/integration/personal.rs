@@ -213,7 +213,7 @@ async fn a_reopened_order_starts_the_clock_again() {
     let clock = TestClock::at("2026-11-22T12:00:00Z");
     env.start_worker_with_clock(clock.clone());
     let order = Uuid::new_v4();
-    let (log, _) = log_with_a_candidate(order);
+    let (log, candidate_id) = log_with_a_candidate(order);
     env.publish(&[event(&snapshot(order, 1))]).await;
     env.publish(&[log]).await;
     env.wait_processed(2, T).await;
@@ -243,6 +243,31 @@ async fn a_reopened_order_starts_the_clock_again() {
     assert_eq!(gone.entries, vec![("erased".to_owned(), None)]);
     assert_eq!(gone.contact_name, None);
 
+    // A new version of the log (the candidate withdrawn) brings the
+    // reference back, and it is kept until the retention has passed again
+    // (the clock set back within it).
+    clock.set("2026-11-24T12:00:00Z");
+    let withdrawn = candidate(
+        candidate_id,
+        ("jobcenter", "16700"),
+        "withdrawn",
+        by_unit("jobcenter", "16700"),
+    );
+    env.publish(&[log_event(&mediation_log(order, 2, vec![withdrawn]))])
+        .await;
+    env.wait_processed(6, T).await;
+    tokio::time::sleep(TWO_PASSES).await;
+    assert!(!deleted(&mut env.db(), order));
+    assert_eq!(
+        held(&mut env.db(), order).entries[0].0,
+        person_ref(candidate_id)
+    );
+    clock.set("2026-11-25T09:00:00Z");
+    env.wait_until(T, "the log's personal data is deleted again", |c| {
+        deleted(c, order)
+    })
+    .await;
+
     // Reopened once more: what the new version brings is kept anew.
     env.publish(&[reopened(order, 5, "2026-11-25T10:00:00Z")])
         .await;
@@ -268,26 +293,19 @@ async fn one_pass_over_100000_closed_orders_with_100_due_reads_only_the_100() {
     env.stop_workers().await;
     let mut conn = env.db();
     // 100,000 closed orders: 100 closed two years ago, the rest last week.
-    diesel::sql_query(
-        "INSERT INTO job_orders (id, version, content_hash, origin, changed_by_kind, title, \
-           occupation_name, employer_cvr, employer_name, employer_conflict_affected, \
-           responsible_unit_type, responsible_unit_code, coordinator_allowed, tasks, continuous, \
-           positions, status, status_reason, sharing_scope, created_at, updated_at, closed_at, \
-           coordinator_allowed_since, responsible_since, snapshot) \
-         SELECT id, 1, '\\x00', 'unit', 'system', 'T', 'O', '10150817', 'E', false, 'jobcenter', \
-           '15300', true, 'tasks', false, 1, 'closed', 'need_fulfilled', 'internal', now(), now(), \
-           CASE WHEN g <= 100 THEN timestamptz '2024-06-01' + g * interval '1 hour' \
-                ELSE timestamptz '2026-11-20' + g * interval '1 second' END, \
-           now(), now(), \
-           jsonb_set(t.snapshot::jsonb, '{job_order_id}', to_jsonb(id::text))::json \
-         FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, 100000) g) s, \
-              (SELECT snapshot FROM job_orders LIMIT 1) t",
-    )
-    .execute(&mut conn)
-    .unwrap();
-    diesel::sql_query("ANALYZE job_orders")
-        .execute(&mut conn)
-        .unwrap();
+    store_copies(
+        &mut conn,
+        100_000,
+        &[
+            ("status", "'closed'"),
+            ("status_reason", "'need_fulfilled'"),
+            (
+                "closed_at",
+                "CASE WHEN g <= 100 THEN timestamptz '2024-06-01' + g * interval '1 hour' \
+                      ELSE timestamptz '2026-11-20' + g * interval '1 second' END",
+            ),
+        ],
+    );
     let now = utc("2026-11-30T12:00:00Z");
     let plan = jobsync::store::personal::explain_due(&mut conn, now, 365, 500).unwrap();
     assert_reads_only(&plan, "job_orders_personal_data_due", 100);
