@@ -18,7 +18,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
 use uuid::Uuid;
 
 use super::locks;
@@ -26,7 +26,7 @@ use super::locks;
 /// The placeholder that replaces a deleted `person_ref`.
 pub const ERASED: &str = "erased";
 
-/// What one pass deleted.
+/// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Deleted {
     /// Orders whose personal data was deleted.
@@ -34,12 +34,11 @@ pub struct Deleted {
     /// Orders found due (some may have been left to the next pass, locked
     /// by a batch applying them).
     pub due: usize,
-    /// Mediation entries whose reference and note were deleted.
-    pub entries: usize,
-    /// Rows of entry history deleted.
-    pub history: usize,
-    /// Audit records of log reads deleted.
-    pub audit: usize,
+}
+
+/// Orders that ended before this are due at `now`.
+fn ended_before(now: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+    now - chrono::Duration::days(i64::from(days))
 }
 
 /// Deletes the personal data of up to `limit` orders that ended before
@@ -51,7 +50,7 @@ pub fn delete_due(
     limit: i64,
 ) -> QueryResult<Deleted> {
     let now = now.trunc_subsecs(6);
-    let before = now - chrono::Duration::days(i64::from(days));
+    let before = ended_before(now, days);
     conn.transaction(|conn| {
         let due = due_orders(conn, before, limit)?;
         if due.is_empty() {
@@ -60,9 +59,10 @@ pub fn delete_due(
         let locked = locks::try_lock_orders(conn, &due)?;
         // Under their locks: still due (not reopened meanwhile)?
         let ids = still_due(conn, &locked, before)?;
-        let mut deleted = delete(conn, &ids, now)?;
-        deleted.due = due.len();
-        Ok(deleted)
+        Ok(Deleted {
+            orders: delete(conn, &ids, now)?,
+            due: due.len(),
+        })
     })
 }
 
@@ -94,7 +94,7 @@ pub fn explain_due(
     days: u32,
     limit: i64,
 ) -> QueryResult<serde_json::Value> {
-    let before = now - chrono::Duration::days(i64::from(days));
+    let before = ended_before(now, days);
     super::explained(
         conn,
         diesel::sql_query(format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", due_sql()))
@@ -133,39 +133,40 @@ fn still_due(
 }
 
 /// Deletes the personal data of `ids` (locked by the caller) and marks them
-/// done at `now`.
-fn delete(conn: &mut PgConnection, ids: &[Uuid], now: DateTime<Utc>) -> QueryResult<Deleted> {
+/// done at `now`; how many orders.
+fn delete(conn: &mut PgConnection, ids: &[Uuid], now: DateTime<Utc>) -> QueryResult<usize> {
     if ids.is_empty() {
-        return Ok(Deleted::default());
+        return Ok(0);
     }
     let run = |conn: &mut PgConnection, sql: &str| {
         diesel::sql_query(sql)
             .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+            .bind::<Text, _>(ERASED)
             .execute(conn)
     };
-    let entries = run(
+    run(
         conn,
-        "UPDATE mediation_entries SET person_ref = 'erased', note = NULL \
-          WHERE job_order_id = ANY($1) AND (person_ref <> 'erased' OR note IS NOT NULL)",
+        "UPDATE mediation_entries SET person_ref = $2, note = NULL \
+          WHERE job_order_id = ANY($1) AND (person_ref <> $2 OR note IS NOT NULL)",
     )?;
     // The stored snapshot of the log, which its views are made from.
     run(
         conn,
         "UPDATE mediation_logs SET snapshot = jsonb_set(snapshot::jsonb, '{entries}', \
-           COALESCE((SELECT jsonb_agg(e || '{\"person_ref\": \"erased\", \"note\": null}'::jsonb ORDER BY n) \
+           COALESCE((SELECT jsonb_agg(e || jsonb_build_object('person_ref', $2::text, 'note', NULL) ORDER BY n) \
                        FROM jsonb_array_elements(snapshot::jsonb -> 'entries') WITH ORDINALITY AS t(e, n)), \
                     '[]'::jsonb))::json \
           WHERE job_order_id = ANY($1)",
     )?;
-    let history = run(
-        conn,
+    for sql in [
         "DELETE FROM mediation_entry_history WHERE job_order_id = ANY($1)",
-    )?;
-    let audit = run(
-        conn,
         "DELETE FROM api_log_reads WHERE job_order_id = ANY($1)",
-    )?;
-    let orders = diesel::sql_query(
+    ] {
+        diesel::sql_query(sql)
+            .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+            .execute(conn)?;
+    }
+    diesel::sql_query(
         "UPDATE job_orders SET contact_name = NULL, contact_email = NULL, contact_phone = NULL, \
                 snapshot = jsonb_set(snapshot::jsonb, '{contact}', 'null')::json, \
                 personal_data_deleted_at = $2 \
@@ -173,12 +174,5 @@ fn delete(conn: &mut PgConnection, ids: &[Uuid], now: DateTime<Utc>) -> QueryRes
     )
     .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
     .bind::<Timestamptz, _>(now)
-    .execute(conn)?;
-    Ok(Deleted {
-        orders,
-        due: 0,
-        entries,
-        history,
-        audit,
-    })
+    .execute(conn)
 }
