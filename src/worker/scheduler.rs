@@ -56,12 +56,7 @@ async fn pass(
     let now = clock.now();
     let mut expired = 0;
     loop {
-        let pool = pool.clone();
-        let pass = tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            anyhow::Ok(expiry::expire_due(&mut conn, now, EXPIRY_BATCH)?)
-        })
-        .await??;
+        let pass = on_db(pool, move |c| expiry::expire_due(c, now, EXPIRY_BATCH)).await?;
         let n = pass.orders;
         expired += n;
         OrdersExpired {
@@ -79,21 +74,14 @@ async fn pass(
             "expired orders whose mediation deadline passed"
         );
     }
-    // Service promises falling due.
+    // Personal data past its retention.
     let days = settings.personal_data_retention_days;
     let mut deleted = 0;
     loop {
-        let pool = pool.clone();
-        let pass = tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            anyhow::Ok(store::personal::delete_due(
-                &mut conn,
-                now,
-                days,
-                PERSONAL_DATA_BATCH,
-            )?)
+        let pass = on_db(pool, move |c| {
+            store::personal::delete_due(c, now, days, PERSONAL_DATA_BATCH)
         })
-        .await??;
+        .await?;
         deleted += pass.orders;
         if (pass.due as i64) < PERSONAL_DATA_BATCH || pass.orders == 0 || shutdown.is_cancelled() {
             break;
@@ -104,26 +92,20 @@ async fn pass(
         retention_days: days,
     }
     .emit();
+    // Service promises falling due.
     let mut missed = Vec::new();
     loop {
-        let pool = pool.clone();
-        let checked = tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            anyhow::Ok(store::missed::check_due(&mut conn, now, PROMISE_BATCH)?)
+        let checked = on_db(pool, move |c| {
+            store::missed::check_due(c, now, PROMISE_BATCH)
         })
-        .await??;
+        .await?;
         let n = checked.missed.len();
         missed.extend(checked.missed);
         if checked.orders == 0 || (n as i64) < PROMISE_BATCH || shutdown.is_cancelled() {
             break;
         }
     }
-    let pool_for_counts = pool.clone();
-    let open = tokio::task::spawn_blocking(move || {
-        let mut conn = pool_for_counts.get()?;
-        anyhow::Ok(store::promises::open_counts(&mut conn)?)
-    })
-    .await??;
+    let open = on_db(pool, store::promises::open_counts).await?;
     PromisesChecked {
         missed: &missed,
         open: &open,
@@ -132,20 +114,18 @@ async fn pass(
     // Orders stored before full-text search get their search text, a few
     // thousand a pass, in the background (several instances may do this at
     // once: each row is written the same).
-    let pool_for_search = pool.clone();
-    let filled = tokio::task::spawn_blocking(move || {
-        let mut conn = pool_for_search.get()?;
+    let filled = on_db(pool, |c| {
         let mut filled = 0;
         for _ in 0..SEARCH_BACKFILL_BATCHES {
-            let n = store::read::backfill_search(&mut conn, 1_000)?;
+            let n = store::read::backfill_search(c, 1_000)?;
             filled += n;
             if n < 1_000 {
                 break;
             }
         }
-        anyhow::Ok(filled)
+        Ok(filled)
     })
-    .await??;
+    .await?;
     if filled > 0 {
         tracing::info!(
             orders = filled,
@@ -155,12 +135,7 @@ async fn pass(
     let before = now - chrono::Duration::days(i64::from(settings.inbox_retention_days));
     let mut pruned = 0;
     loop {
-        let pool = pool.clone();
-        let n = tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            anyhow::Ok(expiry::prune_inbox(&mut conn, before, PRUNE_BATCH)?)
-        })
-        .await??;
+        let n = on_db(pool, move |c| expiry::prune_inbox(c, before, PRUNE_BATCH)).await?;
         pruned += n;
         if (n as i64) < PRUNE_BATCH || shutdown.is_cancelled() {
             break;
@@ -170,4 +145,17 @@ async fn pass(
         tracing::info!(rows = pruned, "deleted inbox rows past their retention");
     }
     Ok(())
+}
+
+/// Runs `f` on a connection of `pool`, on the blocking pool.
+async fn on_db<T: Send + 'static>(
+    pool: &PgPool,
+    f: impl FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        anyhow::Ok(f(&mut conn)?)
+    })
+    .await?
 }
