@@ -251,7 +251,7 @@ impl BenchEnv {
             .await
             .expect("RabbitMQ answers (scripts/services)");
         let ch = conn.create_channel().await.unwrap();
-        jobsync::amqp::topology::declare(&ch, self.topology(), self.settings.amqp.delivery_limit)
+        jobsync::amqp::topology::declare(&ch, &self.settings)
             .await
             .unwrap();
         conn

@@ -7,7 +7,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
-use crate::config::Topology;
+use crate::config::{Settings, Topology};
 
 /// Delays of the retry queues, in seconds: a message that cannot be applied
 /// yet waits in the next one each time.
@@ -33,19 +33,35 @@ pub fn consumed_queue_arguments(t: &Topology, delivery_limit: u32) -> FieldTable
     args
 }
 
-/// The arguments of the dead-letter queue: quorum, and no delivery limit,
-/// so that inspecting it (which returns messages to it) can never drop a
-/// dead letter. RabbitMQ 4 gives quorum queues a delivery limit of 20 unless
+/// The arguments of the dead-letter queue: quorum; a message TTL of the
+/// personal-data retention, so that a rejected message (which may carry
+/// personal data) leaves it after as many days as the orders' personal data
+/// (quorum queues expire messages from RabbitMQ 3.10); and no delivery
+/// limit, so that inspecting it (which returns messages to it) can never
+/// drop a dead letter. RabbitMQ 4 gives quorum queues a delivery limit of 20 unless
 /// `x-delivery-limit` is -1; RabbitMQ 3 has no limit without the argument
 /// and reads -1 as "drop at the first return", so the broker is asked which
 /// it is (see [`minus_one_is_unlimited`]).
-pub async fn dead_letters_queue_arguments(channel: &Channel) -> Result<FieldTable, lapin::Error> {
+pub async fn dead_letters_queue_arguments(
+    channel: &Channel,
+    retention_days: u32,
+) -> Result<FieldTable, lapin::Error> {
     let mut args = FieldTable::default();
     args.insert("x-queue-type".into(), text("quorum"));
+    args.insert(
+        "x-message-ttl".into(),
+        AMQPValue::LongLongInt(dead_letter_ttl_ms(retention_days)),
+    );
     if minus_one_is_unlimited(channel).await? {
         args.insert("x-delivery-limit".into(), AMQPValue::LongInt(-1));
     }
     Ok(args)
+}
+
+/// The dead-letter queue's message TTL in milliseconds: `retention_days`
+/// days.
+pub fn dead_letter_ttl_ms(retention_days: u32) -> i64 {
+    i64::from(retention_days) * 86_400_000
 }
 
 /// Whether this broker reads `x-delivery-limit: -1` on a quorum queue as
@@ -137,14 +153,13 @@ async fn minus_one_is_unlimited(channel: &Channel) -> Result<bool, lapin::Error>
         .copied()
 }
 
-/// Declares the whole topology on `channel`. Re-declaring with the same
-/// arguments is a no-op; a queue that exists with other arguments closes the
-/// channel with PRECONDITION_FAILED, which the caller reports.
-pub async fn declare(
-    channel: &Channel,
-    t: &Topology,
-    delivery_limit: u32,
-) -> Result<(), lapin::Error> {
+/// Declares the whole topology of `settings` on `channel`. Re-declaring with
+/// the same arguments is a no-op; a queue that exists with other arguments
+/// (another delivery limit or retention) closes the channel with
+/// PRECONDITION_FAILED, which the caller reports.
+pub async fn declare(channel: &Channel, settings: &Settings) -> Result<(), lapin::Error> {
+    let t = &settings.topology;
+    let delivery_limit = settings.amqp.delivery_limit;
     let durable = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -168,7 +183,7 @@ pub async fn declare(
         .queue_declare(
             t.dead_letters_queue.as_str().into(),
             durable_queue,
-            dead_letters_queue_arguments(channel).await?,
+            dead_letters_queue_arguments(channel, settings.personal_data_retention_days).await?,
         )
         .await?;
     channel

@@ -206,13 +206,7 @@ async fn consume_on(
     shutdown: &CancellationToken,
 ) -> Result<(), SessionError> {
     let declare_channel = connection.create_channel().await?;
-    if let Err(e) = topology::declare(
-        &declare_channel,
-        &settings.topology,
-        settings.amqp.delivery_limit,
-    )
-    .await
-    {
+    if let Err(e) = topology::declare(&declare_channel, settings).await {
         let precondition = matches!(
             e.kind(),
             lapin::ErrorKind::ProtocolError(amqp_error)
@@ -220,7 +214,11 @@ async fn consume_on(
         );
         let e = anyhow::Error::new(e).context("declaring the topology");
         return Err(if precondition {
-            SessionError::Fatal(e)
+            SessionError::Fatal(e.context(
+                "a queue exists with other arguments: JOBSYNC_DELIVERY_LIMIT or \
+                 JOBSYNC_PERSONAL_DATA_RETENTION_DAYS (the dead letters' TTL) changed since \
+                 it was declared, or the broker's version did; see Troubleshooting in the README",
+            ))
         } else {
             SessionError::Lost(e)
         });

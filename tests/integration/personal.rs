@@ -314,3 +314,79 @@ async fn one_pass_over_100000_closed_orders_with_100_due_reads_only_the_100() {
     let again = jobsync::store::personal::delete_due(&mut conn, now, 365, 500).unwrap();
     assert_eq!(again.orders, 0, "done once");
 }
+
+/// The `x-message-ttl` argument of `queue`, as the broker has it.
+fn broker_message_ttl(queue: &str) -> Option<i64> {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_queues",
+            "-q",
+            "--formatter",
+            "json",
+            "name",
+            "arguments",
+        ])
+        .output()
+        .expect("rabbitmqctl (run scripts/services)");
+    let queues: Vec<Value> = serde_json::from_slice(&out.stdout).expect("rabbitmqctl's JSON");
+    let q = queues.iter().find(|q| q["name"] == queue)?;
+    // Each argument is `[name, type, value]`.
+    q["arguments"]
+        .as_array()?
+        .iter()
+        .find(|a| a[0] == "x-message-ttl")?[2]
+        .as_i64()
+}
+
+/// Rejected messages may carry personal data: the dead-letter queue keeps
+/// them as many days as orders keep theirs, by the broker's own message TTL
+/// (whether the worker or the broker's delivery limit dead-lettered them),
+/// and a worker started with another retention on that queue says so and
+/// stops instead of running with the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_messages_leave_the_dead_letter_queue_after_the_retention() {
+    // The default, 365 days: longer than an Erlang timer (49.7 days) can
+    // run, which the broker copes with.
+    let mut kept = TestEnv::new().await;
+    let gone = TestEnv::with_args(&["--personal-data-retention-days", "0"]).await;
+    let queue = |env: &TestEnv| env.settings.topology.dead_letters_queue.clone();
+    assert_eq!(broker_message_ttl(&queue(&kept)), Some(365 * 86_400_000));
+    assert_eq!(broker_message_ttl(&queue(&gone)), Some(0));
+
+    // The same dead letter, as the broker's delivery limit sends one.
+    for env in [&kept, &gone] {
+        let dead = env.settings.topology.dead_exchange.clone();
+        env.publish_to(&dead, "joborder.updated", "dead-1", b"{}".to_vec())
+            .await;
+    }
+    let deadline = tokio::time::Instant::now() + T;
+    while gone.ready_in(&queue(&gone)).await != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the dead letter expires at 0 days"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(kept.ready_in(&queue(&kept)).await, 1, "kept for 365 days");
+
+    // Another retention on the same queue: the worker stops and says why.
+    let mut settings = kept.settings.clone();
+    settings.personal_data_retention_days = 3;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let result = tokio::time::timeout(T, jobsync::worker::run(settings, stop))
+        .await
+        .expect("the worker stops at once");
+    let error = format!("{:#}", result.expect_err("a changed retention is fatal"));
+    assert!(
+        error.contains("JOBSYNC_PERSONAL_DATA_RETENTION_DAYS") && error.contains("x-message-ttl"),
+        "{error}"
+    );
+    // The worker of the declared retention runs on it, and the dead letter
+    // is still there.
+    kept.start_worker();
+    kept.publish(&[event(&snapshot(Uuid::new_v4(), 1))]).await;
+    kept.wait_processed(1, T).await;
+    assert!(kept.workers_running());
+    assert_eq!(kept.take_dead_letters(1, T).await[0].body, b"{}");
+}

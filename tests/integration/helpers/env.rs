@@ -87,13 +87,9 @@ impl TestEnv {
             .await
             .expect("RabbitMQ answers on 127.0.0.1:5672 (run scripts/services)");
         let channel = amqp.create_channel().await.unwrap();
-        jobsync::amqp::topology::declare(
-            &channel,
-            &settings.topology,
-            settings.amqp.delivery_limit,
-        )
-        .await
-        .unwrap();
+        jobsync::amqp::topology::declare(&channel, &settings)
+            .await
+            .unwrap();
         let publisher = jobsync::amqp::publisher::Publisher::open(&amqp)
             .await
             .unwrap();
@@ -145,13 +141,26 @@ impl TestEnv {
 
     /// Publishes a raw body to the hub exchange with `routing_key`.
     pub async fn publish_raw(&self, routing_key: &str, message_id: &str, body: Vec<u8>) {
+        let hub = self.settings.topology.hub_exchange.clone();
+        self.publish_to(&hub, routing_key, message_id, body).await;
+    }
+
+    /// Publishes a raw body to `exchange` with `routing_key`, confirmed and
+    /// routed to some queue.
+    pub async fn publish_to(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message_id: &str,
+        body: Vec<u8>,
+    ) {
         let properties = BasicProperties::default()
             .with_content_type("application/cloudevents+json".into())
             .with_message_id(message_id.into())
             .with_delivery_mode(2);
         self.publisher
             .publish_all(&[jobsync::amqp::publisher::Outgoing {
-                exchange: self.settings.topology.hub_exchange.clone(),
+                exchange: exchange.to_owned(),
                 routing_key: routing_key.to_owned(),
                 properties,
                 body,
