@@ -40,6 +40,33 @@ pub enum Command {
     Tokens(TokensArgs),
     /// Reports: how the service promises were kept.
     Report(ReportArgs),
+    /// Erase personal data on request.
+    Erase(EraseArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EraseArgs {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(subcommand)]
+    pub what: EraseWhat,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum EraseWhat {
+    /// Erase one person on every order: their entries' person_ref becomes
+    /// `erased`, their notes and history are deleted, and each unit whose
+    /// log view changed is told (mediationlog.updated). Prints counts, never
+    /// the reference; running it again changes nothing. The hub stays the
+    /// source of truth: a later log version that carries the person again
+    /// is stored again.
+    Person {
+        /// The person's reference as the hub sends it, or `-` to read it
+        /// from standard input (out of the shell's history and the process
+        /// list).
+        #[arg(value_name = "PERSON_REF")]
+        person_ref: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -12,6 +12,7 @@ pub mod config;
 pub mod contract;
 pub mod deadletters;
 pub mod domain;
+pub mod erase;
 pub mod ops;
 pub mod report;
 pub mod store;

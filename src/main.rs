@@ -91,6 +91,17 @@ async fn command(command: Command) -> anyhow::Result<()> {
         Command::Tokens(args) => {
             tokio::task::spawn_blocking(move || tokens(&args.database.url, args.action)).await?
         }
+        Command::Erase(args) => {
+            let config::EraseWhat::Person { person_ref } = args.what;
+            let person_ref = jobsync::erase::reference(&person_ref, std::io::stdin().lock())?;
+            let url = args.database.url;
+            let erased = tokio::task::spawn_blocking(move || {
+                jobsync::erase::person(&url, &person_ref, chrono::Utc::now())
+            })
+            .await??;
+            writeln!(std::io::stdout(), "{}", jobsync::erase::summary(&erased))?;
+            Ok(())
+        }
         Command::Tail(args) => {
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));

@@ -2,6 +2,7 @@
 
 mod apply;
 pub mod db;
+pub mod erasure;
 pub mod expiry;
 pub mod feed;
 mod joborders;

@@ -389,6 +389,15 @@ impl Effects {
                     .or_insert_with(|| TraceContext::child_of(None)),
                 None,
             ),
+            // Once per erasure and order.
+            Cause::Erasure(erasure) => (
+                Cow::Owned(format!("erasure:{erasure}:{id}")),
+                *self
+                    .expiry_traces
+                    .entry(id)
+                    .or_insert_with(|| TraceContext::child_of(None)),
+                None,
+            ),
             // Once per order and promise: the id is made of both.
             Cause::Promise(p) => (
                 Cow::Owned(format!("promise:{id}:{}", p.as_str())),

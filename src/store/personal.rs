@@ -23,8 +23,7 @@ use uuid::Uuid;
 
 use super::locks;
 
-/// The placeholder that replaces a deleted `person_ref`.
-pub const ERASED: &str = "erased";
+pub use crate::domain::plan::erasure::ERASED;
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -390,3 +390,169 @@ async fn rejected_messages_leave_the_dead_letter_queue_after_the_retention() {
     assert!(kept.workers_running());
     assert_eq!(kept.take_dead_letters(1, T).await[0].body, b"{}");
 }
+
+/// An entry for candidate `id`, who is `person`, put forward by jobcentre
+/// `by` and awaiting approval.
+fn entry_of(person: &str, id: Uuid, by: &str) -> Value {
+    let mut e = candidate(
+        id,
+        ("jobcenter", by),
+        "awaiting_approval",
+        by_unit("jobcenter", by),
+    );
+    e["person_ref"] = person.into();
+    e
+}
+
+/// The person's references and notes stored anywhere: entries, log
+/// snapshots, history of their entries.
+fn traces_of(conn: &mut PgConnection, person: &str) -> (i64, i64, i64) {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        entries: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        snapshots: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        history: i64,
+    }
+    let r: Row = diesel::sql_query(
+        "SELECT (SELECT count(*) FROM mediation_entries WHERE person_ref = $1) AS entries, \
+                (SELECT count(*) FROM mediation_logs WHERE strpos(snapshot::text, $1) > 0) AS snapshots, \
+                (SELECT count(*) FROM mediation_entry_history h JOIN mediation_entries e \
+                   USING (job_order_id, mediation_id) WHERE e.person_ref = $1) AS history",
+    )
+    .bind::<Text, _>(person)
+    .get_result(conn)
+    .unwrap();
+    (r.entries, r.snapshots, r.history)
+}
+
+/// `jobsync erase person` against this test's database, with the reference
+/// on standard input when `arg` is `-`: its standard output.
+fn erase(env: &TestEnv, arg: &str, stdin: &str) -> String {
+    use std::io::Write as _;
+    let mut child = crate::cli::jobsync(env, &["erase", "person", arg])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(stderr, "", "nothing on standard error");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasing_a_person_erases_them_on_every_order_tells_the_units_that_saw_them_and_changes_nothing_twice(
+) {
+    let mut env = TestEnv::new().await;
+    env.start_worker();
+    let (person, other) = ("P-erasemeplease", "P-keepmeplease");
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let (pa, qa, pb, qc) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    // The person on A and B, put forward by 16700; someone else on A and
+    // C, by 18300.
+    let log_b = mediation_log(b, 1, vec![entry_of(person, pb, "16700")]);
+    env.publish(&[
+        event(&snapshot(a, 1)),
+        event(&snapshot(b, 1)),
+        event(&snapshot(c, 1)),
+    ])
+    .await;
+    env.publish(&[
+        log_event(&mediation_log(
+            a,
+            1,
+            vec![entry_of(person, pa, "16700"), entry_of(other, qa, "18300")],
+        )),
+        log_event(&log_b),
+        log_event(&mediation_log(c, 1, vec![entry_of(other, qc, "18300")])),
+    ])
+    .await;
+    env.wait_processed(6, T).await;
+    assert_eq!(traces_of(&mut env.db(), person), (2, 2, 2));
+    let units = ["jobcenter:15300", "jobcenter:16700", "jobcenter:18300"];
+    let mut subs = Vec::new();
+    for unit in units {
+        subs.push(env.subscribe(unit).await);
+    }
+
+    let printed = erase(&env, person, "");
+    assert_eq!(
+        printed.lines().next().unwrap(),
+        "erased on 2 orders: 2 entries (reference now `erased`, note deleted), 2 history rows deleted; \
+         4 notifications (mediationlog.updated) to 4 units in the outbox, which the running worker publishes"
+    );
+    assert!(!printed.contains(person));
+    assert_eq!(traces_of(&mut env.db(), person), (0, 0, 0));
+    // Everything else stays: the other person, the counts.
+    assert_eq!(traces_of(&mut env.db(), other), (2, 2, 2));
+    let held_a = held(&mut env.db(), a);
+    assert_eq!(held_a.total, 2);
+    assert!(
+        held_a.entries.contains(&("erased".to_owned(), None)),
+        "{held_a:?}"
+    );
+
+    // The responsible unit and the one that put the person forward are
+    // told, of A and B; 18300 saw only its own candidate, and nobody sees
+    // a change on C.
+    let mut told = Vec::new();
+    for (unit, sub) in units.iter().zip(&subs) {
+        for r in sub.take_all(Duration::from_secs(2)).await {
+            assert_eq!(r.event(), "mediationlog.updated", "{unit}: {:#}", r.body);
+            assert!(!String::from_utf8_lossy(&r.raw).contains(person));
+            let entries = r.data()["entries"].as_array().unwrap();
+            assert!(
+                entries.iter().any(|e| e["person_ref"] == "erased"),
+                "{:#}",
+                r.body
+            );
+            told.push((unit.to_string(), r.order()));
+        }
+    }
+    told.sort();
+    let mut expected: Vec<(String, Uuid)> = ["jobcenter:15300", "jobcenter:16700"]
+        .iter()
+        .flat_map(|u| [(u.to_string(), a), (u.to_string(), b)])
+        .collect();
+    expected.sort();
+    assert_eq!(told, expected);
+
+    // Again (the reference on standard input this time): nothing changes,
+    // nobody is told.
+    assert!(erase(&env, "-", &format!("{person}\n")).starts_with("nothing to erase"));
+    for sub in &subs {
+        sub.assert_quiet(Duration::from_secs(1)).await;
+    }
+
+    // A redelivered old version is a duplicate and does not bring the
+    // person back; a later version from the hub, the source of truth, does.
+    env.publish(&[log_event(&log_b)]).await;
+    env.publish(&[log_event(&mediation_log(
+        a,
+        2,
+        vec![entry_of(person, pa, "16700"), entry_of(other, qa, "18300")],
+    ))])
+    .await;
+    env.wait_processed(8, T).await;
+    let (entries, snapshots, _) = traces_of(&mut env.db(), person);
+    assert_eq!((entries, snapshots), (1, 1), "stored again on A only");
+}

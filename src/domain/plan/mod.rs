@@ -9,6 +9,7 @@
 //! worker's peak memory in the 94-jobcentre benchmark from 122–138 MB to
 //! 238–263 MB.
 
+pub mod erasure;
 pub mod expiry;
 pub mod joborders;
 pub mod mediation;
@@ -28,6 +29,8 @@ pub enum Cause {
     Expiry,
     /// A service promise of the order passed unmet.
     Promise(crate::domain::promises::Promise),
+    /// The erasure of a person on request, with its id.
+    Erasure(Uuid),
 }
 
 /// What is to be published, in the order it is to go out.

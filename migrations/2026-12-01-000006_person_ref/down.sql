@@ -1,0 +1,1 @@
+DROP INDEX mediation_entries_person_ref;
