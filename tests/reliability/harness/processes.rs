@@ -59,6 +59,11 @@ impl Process {
     /// Starts `jobsync <args> <extra> run`, logging (warnings and up) to
     /// `log`, appended.
     pub fn start(args: &[String], extra: &[&str], log: &PathBuf) -> Process {
+        Process::start_logging(args, extra, log, "warn")
+    }
+
+    /// [`Process::start`] with `RUST_LOG` set to `filter`.
+    pub fn start_logging(args: &[String], extra: &[&str], log: &PathBuf, filter: &str) -> Process {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -69,7 +74,7 @@ impl Process {
             .args(args)
             .args(extra)
             .env("JOBSYNC_LOG_FORMAT", "json")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("the log file"))
             .stderr(file)
