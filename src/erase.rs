@@ -35,17 +35,9 @@ pub fn reference(arg: &str, stdin: impl Read) -> anyhow::Result<String> {
     Ok(reference)
 }
 
-/// Erases `person_ref` in the database at `database_url` (migrated if need
-/// be).
+/// Erases `person_ref` in the database at `database_url`.
 pub fn person(database_url: &str, person_ref: &str, now: DateTime<Utc>) -> anyhow::Result<Erasure> {
-    use diesel::Connection as _;
-    let mut conn = diesel::PgConnection::establish(database_url).with_context(|| {
-        format!(
-            "cannot connect to PostgreSQL at {}",
-            crate::config::redact_url(database_url)
-        )
-    })?;
-    crate::store::db::migrate(&mut conn)?;
+    let mut conn = crate::store::db::connect(database_url)?;
     Ok(crate::store::erasure::erase_person(
         &mut conn, person_ref, now,
     )?)

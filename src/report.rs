@@ -117,14 +117,7 @@ pub fn figures(
     to: DateTime<Utc>,
     unit: Option<&Unit>,
 ) -> anyhow::Result<Vec<PromiseFigures>> {
-    use diesel::Connection as _;
-    let mut conn = diesel::PgConnection::establish(database_url).with_context(|| {
-        format!(
-            "cannot connect to PostgreSQL at {}",
-            crate::config::redact_url(database_url)
-        )
-    })?;
-    crate::store::db::migrate(&mut conn)?;
+    let mut conn = crate::store::db::connect(database_url)?;
     Ok(crate::store::report::promises(&mut conn, from, to, unit)?)
 }
 

@@ -30,21 +30,6 @@ pub fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// The database, created and migrated if need be (tokens may be made
-/// before the worker first runs).
-fn connect(url: &str) -> anyhow::Result<diesel::PgConnection> {
-    use diesel::Connection as _;
-    store::db::create_database_if_missing(url)?;
-    let mut conn = diesel::PgConnection::establish(url).with_context(|| {
-        format!(
-            "cannot connect to PostgreSQL at {}",
-            crate::config::redact_url(url)
-        )
-    })?;
-    store::db::migrate(&mut conn)?;
-    Ok(conn)
-}
-
 /// Makes a token for `unit`: returns it with its secret (which nothing
 /// keeps).
 pub fn create(
@@ -54,7 +39,7 @@ pub fn create(
     expires_days: Option<u32>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<(Token, String)> {
-    let mut conn = connect(database_url)?;
+    let mut conn = store::db::connect(database_url)?;
     let secret = new_secret()?;
     let expires_at = expires_days.map(|d| now + chrono::Duration::days(i64::from(d)));
     let token = store::tokens::create(&mut conn, &hash(&secret), unit, name, now, expires_at)?;
@@ -63,13 +48,13 @@ pub fn create(
 
 /// Every token, oldest first.
 pub fn list(database_url: &str) -> anyhow::Result<Vec<Token>> {
-    let mut conn = connect(database_url)?;
+    let mut conn = store::db::connect(database_url)?;
     Ok(store::tokens::list(&mut conn)?)
 }
 
 /// Revokes token `id`; an error if there is none.
 pub fn revoke(database_url: &str, id: uuid::Uuid, now: DateTime<Utc>) -> anyhow::Result<Token> {
-    let mut conn = connect(database_url)?;
+    let mut conn = store::db::connect(database_url)?;
     store::tokens::revoke(&mut conn, id, now)?
         .with_context(|| format!("no token has the id {id} (see `jobsync tokens list`)"))
 }

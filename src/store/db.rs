@@ -74,6 +74,22 @@ pub fn migrate(conn: &mut PgConnection) -> anyhow::Result<usize> {
     result
 }
 
+/// One connection for a tool (`tokens`, `report`, `erase`): the database
+/// created when missing and migrated, since a tool may run before the
+/// worker first did.
+pub fn connect(url: &str) -> anyhow::Result<PgConnection> {
+    use anyhow::Context as _;
+    create_database_if_missing(url)?;
+    let mut conn = PgConnection::establish(url).with_context(|| {
+        format!(
+            "cannot connect to PostgreSQL at {}",
+            crate::config::redact_url(url)
+        )
+    })?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
 /// Creates the database when missing, migrates it and opens a pool.
 pub fn prepare(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
     create_database_if_missing(url)?;

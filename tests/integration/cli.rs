@@ -592,7 +592,6 @@ fn help_never_shows_a_password_from_the_environment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_reads_pretty_json_and_arrays_from_stdin_and_tail_pretty_prints_one_line_each() {
-    use std::io::Write;
     let mut env = TestEnv::new().await;
     let tail = start_tail(
         &env,
@@ -612,19 +611,10 @@ async fn publish_reads_pretty_json_and_arrays_from_stdin_and_tail_pretty_prints_
             event(&snapshot(ids[2], 1))
         ]))
     );
-    let mut publish = jobsync(&env, &["publish", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    publish
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = publish.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        jobsync(&env, &["publish", "-"]).stderr(Stdio::piped()),
+        &input,
+    );
     assert!(
         out.status.success(),
         "{}",

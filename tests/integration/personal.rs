@@ -431,20 +431,8 @@ fn traces_of(conn: &mut PgConnection, person: &str) -> (i64, i64, i64) {
 /// `jobsync erase person` against this test's database, with the reference
 /// on standard input when `arg` is `-`: its standard output.
 fn erase(env: &TestEnv, arg: &str, stdin: &str) -> String {
-    use std::io::Write as _;
-    let mut child = crate::cli::jobsync(env, &["erase", "person", arg])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut command = crate::cli::jobsync(env, &["erase", "person", arg]);
+    let out = run_with_stdin(command.stderr(std::process::Stdio::piped()), stdin);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

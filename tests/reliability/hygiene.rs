@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aho_corasick::AhoCorasick;
@@ -176,25 +176,15 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
 /// Runs `jobsync ARGS` against `env`'s database, logging JSON at `debug`
 /// to `log` (appended), with `stdin`; its standard output.
 fn tool(env: &TestEnv, args: &[&str], stdin: &str, log: &Path) -> String {
-    use std::io::Write as _;
     let file = std::fs::OpenOptions::new().append(true).open(log).unwrap();
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(args)
         .env("JOBSYNC_DATABASE_URL", env.db_url())
         .env("JOBSYNC_LOG_FORMAT", "json")
         .env("RUST_LOG", "debug")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(file)
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .stderr(file);
+    let out = run_with_stdin(&mut command, stdin);
     assert!(out.status.success(), "jobsync {args:?}: {}", out.status);
     String::from_utf8(out.stdout).unwrap()
 }

@@ -49,3 +49,24 @@ pub use postgres::*;
 pub use stored::*;
 #[allow(unused_imports)]
 pub use subscription::*;
+
+/// Runs `command` with `stdin` on its standard input and its standard
+/// output captured (standard error as the caller set it, else captured):
+/// a tool as an operator pipes into it.
+#[allow(dead_code)]
+pub fn run_with_stdin(command: &mut Command, stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the jobsync binary starts");
+    child
+        .stdin
+        .take()
+        .expect("a piped standard input")
+        .write_all(stdin.as_bytes())
+        .expect("the tool reads its input");
+    child.wait_with_output().expect("the tool ends")
+}
