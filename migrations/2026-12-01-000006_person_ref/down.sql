@@ -1,1 +1,0 @@
-DROP INDEX mediation_entries_person_ref;
