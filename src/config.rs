@@ -329,11 +329,13 @@ pub struct Settings {
     /// Days after an order closed or expired that its personal data is
     /// kept: then its candidates' references and notes, their history, its
     /// contact person and the audit of its log reads are deleted (0: at the
-    /// next pass).
+    /// next pass). Also the dead-letter queue's message TTL, hence at most
+    /// 3,650: RabbitMQ's longest.
     #[arg(
         long,
         env = "JOBSYNC_PERSONAL_DATA_RETENTION_DAYS",
-        default_value_t = 365
+        default_value_t = 365,
+        value_parser = clap::value_parser!(u32).range(..=3_650)
     )]
     pub personal_data_retention_days: u32,
 }
@@ -720,6 +722,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("'lots'"), "{text}");
+    }
+
+    #[test]
+    fn a_retention_beyond_the_brokers_longest_message_ttl_is_refused() {
+        // RabbitMQ refuses an x-message-ttl above ten years
+        // (`value_too_large`), and the retention is the dead letters' TTL.
+        let ok = ["jobsync", "run", "--personal-data-retention-days", "3650"];
+        assert!(parse_cli(ok).is_ok());
+        let err =
+            parse_cli(["jobsync", "run", "--personal-data-retention-days", "3651"]).unwrap_err();
+        let text = error_text(&err);
+        assert!(
+            text.contains("JOBSYNC_PERSONAL_DATA_RETENTION_DAYS"),
+            "{text}"
+        );
+        assert!(text.contains("0..=3650"), "{text}");
     }
 
     #[test]

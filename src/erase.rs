@@ -51,7 +51,7 @@ pub fn summary(e: &Erasure) -> String {
     let s = |n: usize| if n == 1 { "" } else { "s" };
     format!(
         "erased on {} order{}: {} entr{} (reference now `{ERASED}`, note deleted), {} history row{} deleted; \
-         {} notification{} (mediationlog.updated) to {} unit{} in the outbox, which the running worker publishes",
+         {} notification{} (mediationlog.updated) to {} unit{} in the outbox, which the worker publishes",
         e.orders,
         s(e.orders),
         e.entries,
@@ -91,7 +91,7 @@ mod tests {
         assert_eq!(
             summary(&e),
             "erased on 3 orders: 4 entries (reference now `erased`, note deleted), 1 history row deleted; \
-             5 notifications (mediationlog.updated) to 6 units in the outbox, which the running worker publishes"
+             5 notifications (mediationlog.updated) to 6 units in the outbox, which the worker publishes"
         );
         assert!(summary(&Erasure::default()).starts_with("nothing to erase"));
     }

@@ -35,13 +35,13 @@ pub fn consumed_queue_arguments(t: &Topology, delivery_limit: u32) -> FieldTable
 
 /// The arguments of the dead-letter queue: quorum; a message TTL of the
 /// personal-data retention, so that a rejected message (which may carry
-/// personal data) leaves it after as many days as the orders' personal data
-/// (quorum queues expire messages from RabbitMQ 3.10); and no delivery
+/// personal data) leaves it after as many days as the orders' personal
+/// data (quorum queues expire messages from RabbitMQ 3.10); and no delivery
 /// limit, so that inspecting it (which returns messages to it) can never
-/// drop a dead letter. RabbitMQ 4 gives quorum queues a delivery limit of 20 unless
-/// `x-delivery-limit` is -1; RabbitMQ 3 has no limit without the argument
-/// and reads -1 as "drop at the first return", so the broker is asked which
-/// it is (see [`minus_one_is_unlimited`]).
+/// drop a dead letter. RabbitMQ 4 gives quorum queues a delivery limit of
+/// 20 unless `x-delivery-limit` is -1; RabbitMQ 3 has no limit without the
+/// argument and reads -1 as "drop at the first return", so the broker is
+/// asked which it is (see [`minus_one_is_unlimited`]).
 pub async fn dead_letters_queue_arguments(
     channel: &Channel,
     retention_days: u32,

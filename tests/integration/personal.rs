@@ -486,7 +486,7 @@ async fn erasing_a_person_erases_them_on_every_order_tells_the_units_that_saw_th
     assert_eq!(
         printed.lines().next().unwrap(),
         "erased on 2 orders: 2 entries (reference now `erased`, note deleted), 2 history rows deleted; \
-         4 notifications (mediationlog.updated) to 4 units in the outbox, which the running worker publishes"
+         4 notifications (mediationlog.updated) to 4 units in the outbox, which the worker publishes"
     );
     assert!(!printed.contains(person));
     assert_eq!(traces_of(&mut env.db(), person), (0, 0, 0));
