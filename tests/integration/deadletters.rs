@@ -41,6 +41,23 @@ async fn wait_dead(env: &TestEnv, n: u32) {
     }
 }
 
+/// The dead letters ready once the broker has put back what the last tool
+/// held: its connection is closed, but the broker returns the messages on
+/// its own time (and a quorum queue counts only ready ones). Waits up to
+/// 5 s for `n`.
+async fn ready_after_tools(env: &TestEnv, n: u32) -> u32 {
+    let queue = &env.settings.topology.dead_letters_queue;
+    let mut ready = env.ready_in(queue).await;
+    for _ in 0..50 {
+        if ready == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = env.ready_in(queue).await;
+    }
+    ready
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_with_their_reasons_and_replayed_once_fixed() {
     let mut env = TestEnv::with_args(&["--retry-total-s", "1"]).await;
@@ -204,18 +221,7 @@ async fn listing_changes_nothing_and_a_closed_pipe_ends_it_quietly() {
         assert_eq!(run(&env, &["dead-letters", "list", "--json"]), first);
     }
     assert_eq!(run(&env, &["dead-letters", "list"]), table);
-    // The last listing's connection is closed; the broker puts back what it
-    // held on its own time (a quorum queue counts only ready messages).
-    let queue = &env.settings.topology.dead_letters_queue;
-    let mut ready = env.ready_in(queue).await;
-    for _ in 0..50 {
-        if ready == 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        ready = env.ready_in(queue).await;
-    }
-    assert_eq!(ready, 4);
+    assert_eq!(ready_after_tools(&env, 4).await, 4);
 
     // `list | head -1`: the reader is gone before anything is written.
     let mut child = crate::cli::jobsync(&env, &["dead-letters", "list"])
@@ -252,7 +258,6 @@ async fn the_dead_letter_tools_filter_show_dry_run_limit_and_delete() {
         .await;
     }
     wait_dead(&env, 5).await;
-    let dlq = env.settings.topology.dead_letters_queue.clone();
 
     // --code filters; --summary counts per code.
     let only: Vec<Value> = run(
@@ -314,7 +319,7 @@ async fn the_dead_letter_tools_filter_show_dry_run_limit_and_delete() {
             "{stderr}"
         );
     }
-    assert_eq!(env.ready_in(&dlq).await, 5);
+    assert_eq!(ready_after_tools(&env, 5).await, 5);
 
     // --dry-run says which and replays none; --limit takes the oldest N.
     let (code, out, err) = run_status(
@@ -330,7 +335,7 @@ async fn the_dead_letter_tools_filter_show_dry_run_limit_and_delete() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out.lines().count(), 3, "{out}");
     assert!(err.contains("would replay 3 dead letters"), "{err}");
-    assert_eq!(env.ready_in(&dlq).await, 5);
+    assert_eq!(ready_after_tools(&env, 5).await, 5);
     let out = run(
         &env,
         &[
@@ -352,7 +357,7 @@ async fn the_dead_letter_tools_filter_show_dry_run_limit_and_delete() {
         &["dead-letters", "delete", "--code", "json.malformed"],
     );
     assert!(out.starts_with("would delete 2 dead letters"), "{out}");
-    assert_eq!(env.ready_in(&dlq).await, 5);
+    assert_eq!(ready_after_tools(&env, 5).await, 5);
     let out = run(
         &env,
         &[
