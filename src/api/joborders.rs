@@ -67,8 +67,8 @@ pub async fn fetch(
     params(("id" = Uuid, Path, description = "The job order id")),
     responses(
         (status = 200, description = "The caller's view of the log (contract 5.2)", body = Data,
-         headers(("ETag" = String, description = "The log's version, quoted"))),
-        (status = 304, description = "Not modified since the version in If-None-Match"),
+         headers(("ETag" = String, description = "The log's version and a hash of the view, quoted"))),
+        (status = 304, description = "Not modified since the ETag in If-None-Match"),
         (status = 400, description = "The id is no UUID", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No log of this order for this unit", body = ProblemBody, content_type = "application/problem+json"),
@@ -102,7 +102,7 @@ pub async fn mediation_log(
         })
         .await?
         .ok_or_else(Problem::not_found)?;
-    Ok(with_etag(&view, &headers))
+    Ok(with_content_etag(&view, &headers))
 }
 
 /// The orders the caller can see that match, as its views: best match
@@ -229,8 +229,24 @@ fn order_id(text: &str) -> Result<Uuid, Problem> {
 /// `view` with its version as `ETag`, or `304` when `If-None-Match` names
 /// that version already.
 fn with_etag(view: &View, headers: &HeaderMap) -> Response {
-    let version = view.data.version();
-    let etag = format!("\"{version}\"");
+    with_tag(view, &view.data.version().to_string(), headers)
+}
+
+/// `view` (a log view) with its version and content as `ETag`: an erasure
+/// or the retention changes a log without a new version, and a cached copy
+/// must not be kept as current then.
+fn with_content_etag(view: &View, headers: &HeaderMap) -> Response {
+    let hash: String = view.content_hash()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    with_tag(view, &format!("{}-{hash}", view.data.version()), headers)
+}
+
+/// `view` with `tag` (quoted) as `ETag`, or `304` when `If-None-Match`
+/// names it already.
+fn with_tag(view: &View, tag: &str, headers: &HeaderMap) -> Response {
+    let etag = format!("\"{tag}\"");
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -240,7 +256,8 @@ fn with_etag(view: &View, headers: &HeaderMap) -> Response {
                 t == "*" || t.trim_start_matches("W/") == etag
             })
         });
-    let etag = HeaderValue::from_str(&etag).expect("a number in quotes is a header value");
+    let etag = HeaderValue::from_str(&etag)
+        .expect("digits, hex and a hyphen in quotes are a header value");
     if matches {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }

@@ -544,3 +544,39 @@ async fn erasing_a_person_erases_them_on_every_order_tells_the_units_that_saw_th
     let (entries, snapshots, _) = traces_of(&mut env.db(), person);
     assert_eq!((entries, snapshots), (1, 1), "stored again on A only");
 }
+
+/// A log changed by an erasure keeps its version, so its `ETag` carries
+/// the view's content too: a system that cached the log before gets the
+/// erased one, not `304`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_erasure_a_cached_log_is_no_longer_current() {
+    let (env, api) = api_env(&[]).await;
+    let person = "P-cachedbeforeerasure";
+    let order = Uuid::new_v4();
+    env.publish(&[event(&snapshot(order, 1))]).await;
+    env.publish(&[log_event(&mediation_log(
+        order,
+        1,
+        vec![entry_of(person, Uuid::new_v4(), "16700")],
+    ))])
+    .await;
+    env.wait_processed(2, T).await;
+    let token = token_for(&env, "jobcenter:15300").await;
+    let path = format!("/v1/joborders/{order}/mediationlog");
+    let before = api.get(&path, &token).await;
+    assert_eq!(before.status, 200, "{}", before.text);
+    let tag = before.header("etag").unwrap().to_owned();
+    assert!(tag.starts_with("\"1-"), "{tag}");
+    let cached = api
+        .get_with(&path, Some(&token), &[("if-none-match", &tag)])
+        .await;
+    assert_eq!(cached.status, 304);
+
+    erase(&env, person, "");
+    let after = api
+        .get_with(&path, Some(&token), &[("if-none-match", &tag)])
+        .await;
+    assert_eq!(after.status, 200, "not {tag} any more");
+    assert_eq!(after.body["entries"][0]["person_ref"], "erased");
+    assert_ne!(after.header("etag"), Some(tag.as_str()));
+}
