@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::plan::erasure::ERASED;
 use crate::store::erasure::Erasure;
 
-/// The reference to erase: `arg`, or the first line of `stdin` when `arg`
+/// The reference to erase: `arg`, or the one line of `stdin` when `arg`
 /// is `-` (which keeps it out of the shell's history and the process
 /// list). Refuses what cannot be a person's reference, never quoting it.
 pub fn reference(arg: &str, stdin: impl Read) -> anyhow::Result<String> {
@@ -20,7 +20,18 @@ pub fn reference(arg: &str, stdin: impl Read) -> anyhow::Result<String> {
             .take(64 * 1024)
             .read_to_string(&mut text)
             .context("reading the reference from standard input")?;
-        text.lines().next().unwrap_or_default().trim().to_owned()
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if lines.len() > 1 {
+            bail!(
+                "standard input has {} references: give one per run",
+                lines.len()
+            );
+        }
+        lines.first().copied().unwrap_or_default().to_owned()
     } else {
         arg.to_owned()
     };
@@ -72,7 +83,9 @@ mod tests {
     #[test]
     fn the_reference_comes_from_the_argument_or_standard_input_and_is_never_quoted_when_refused() {
         assert_eq!(reference("p-1", &b""[..]).unwrap(), "p-1");
-        assert_eq!(reference("-", &b"p-2\nrest\n"[..]).unwrap(), "p-2");
+        assert_eq!(reference("-", &b"\n p-2 \n\n"[..]).unwrap(), "p-2");
+        let two = reference("-", &b"p-3\np-4\n"[..]).unwrap_err().to_string();
+        assert_eq!(two, "standard input has 2 references: give one per run");
         for (arg, input) in [("", ""), ("-", "\n"), ("erased", ""), ("-", " erased \n")] {
             let e = reference(arg, input.as_bytes()).unwrap_err().to_string();
             assert!(e.contains("reference"), "{e}");

@@ -30,6 +30,13 @@ pub fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
+/// The database, created if missing (tokens may be made before the worker
+/// first runs) and migrated.
+fn connect(url: &str) -> anyhow::Result<diesel::PgConnection> {
+    store::db::create_database_if_missing(url)?;
+    store::db::connect(url)
+}
+
 /// Makes a token for `unit`: returns it with its secret (which nothing
 /// keeps).
 pub fn create(
@@ -39,7 +46,7 @@ pub fn create(
     expires_days: Option<u32>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<(Token, String)> {
-    let mut conn = store::db::connect(database_url)?;
+    let mut conn = connect(database_url)?;
     let secret = new_secret()?;
     let expires_at = expires_days.map(|d| now + chrono::Duration::days(i64::from(d)));
     let token = store::tokens::create(&mut conn, &hash(&secret), unit, name, now, expires_at)?;
@@ -48,13 +55,13 @@ pub fn create(
 
 /// Every token, oldest first.
 pub fn list(database_url: &str) -> anyhow::Result<Vec<Token>> {
-    let mut conn = store::db::connect(database_url)?;
+    let mut conn = connect(database_url)?;
     Ok(store::tokens::list(&mut conn)?)
 }
 
 /// Revokes token `id`; an error if there is none.
 pub fn revoke(database_url: &str, id: uuid::Uuid, now: DateTime<Utc>) -> anyhow::Result<Token> {
-    let mut conn = store::db::connect(database_url)?;
+    let mut conn = connect(database_url)?;
     store::tokens::revoke(&mut conn, id, now)?
         .with_context(|| format!("no token has the id {id} (see `jobsync tokens list`)"))
 }

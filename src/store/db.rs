@@ -74,12 +74,12 @@ pub fn migrate(conn: &mut PgConnection) -> anyhow::Result<usize> {
     result
 }
 
-/// One connection for a tool (`tokens`, `report`, `erase`): the database
-/// created when missing and migrated, since a tool may run before the
-/// worker first did.
+/// One connection for a tool (`tokens`, `report`, `erase`), the database
+/// migrated. A database that does not exist is an error (a mistyped name
+/// must not read as "nothing there"); `tokens` creates it first, since
+/// tokens may be made before the worker first runs.
 pub fn connect(url: &str) -> anyhow::Result<PgConnection> {
     use anyhow::Context as _;
-    create_database_if_missing(url)?;
     let mut conn = PgConnection::establish(url).with_context(|| {
         format!(
             "cannot connect to PostgreSQL at {}",

@@ -14,7 +14,7 @@
 //! still a duplicate and does not bring the person back. A later version
 //! does, since the hub is the source of truth.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::AddAssign;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -44,7 +44,7 @@ pub struct Erasure {
     pub history: usize,
     /// Notifications written to the outbox (`mediationlog.updated`).
     pub notifications: usize,
-    /// Units told, counting each recipient of each notification.
+    /// Distinct units told.
     pub units_told: usize,
 }
 
@@ -54,7 +54,6 @@ impl AddAssign for Erasure {
         self.entries += o.entries;
         self.history += o.history;
         self.notifications += o.notifications;
-        self.units_told += o.units_told;
     }
 }
 
@@ -77,23 +76,28 @@ pub fn erase_person(
             .load(conn)?
     };
     let mut total = Erasure::default();
+    let mut told = BTreeSet::new();
     for chunk in ids.chunks(ORDERS_PER_TRANSACTION) {
-        total += conn.transaction(|conn| erase_on(conn, chunk, person_ref, erasure, now))?;
+        total +=
+            conn.transaction(|conn| erase_on(conn, chunk, person_ref, erasure, now, &mut told))?;
     }
+    total.units_told = told.len();
     Ok(total)
 }
 
-/// Erases `person_ref` on the orders `ids`, in the caller's transaction.
+/// Erases `person_ref` on the orders `ids`, in the caller's transaction;
+/// adds the units told to `told`.
 fn erase_on(
     conn: &mut PgConnection,
     ids: &[Uuid],
     person_ref: &str,
     erasure: Uuid,
     now: DateTime<Utc>,
+    told: &mut BTreeSet<Unit>,
 ) -> QueryResult<Erasure> {
     locks::lock_orders(conn, ids)?;
     let mut logs = views::load_log_snapshots(conn, ids)?;
-    let mut told = views::load_log_hashes(conn, ids)?;
+    let mut hashes = views::load_log_hashes(conn, ids)?;
     let orders: Vec<(Uuid, String, String, i64)> = job_orders::table
         .select((
             job_orders::id,
@@ -111,7 +115,7 @@ fn erase_on(
                 responsible: Unit::from_stored(&t, &c)
                     .expect("the CHECK constraint keeps unit types valid"),
                 order_version: version,
-                told: told.remove(&id).unwrap_or_default(),
+                told: hashes.remove(&id).unwrap_or_default(),
             };
             Some((id, stored))
         })
@@ -121,10 +125,11 @@ fn erase_on(
     let plan = plan::plan(state, person_ref, erasure, &mut |o| {
         if let Output::Notify { notifications, .. } = &o {
             done.notifications += notifications.len();
-            done.units_told += notifications
-                .iter()
-                .map(|n| n.recipients.len())
-                .sum::<usize>();
+            told.extend(
+                notifications
+                    .iter()
+                    .flat_map(|n| n.recipients.iter().cloned()),
+            );
         }
         effects.emit(&[], o)
     });

@@ -486,10 +486,20 @@ async fn erasing_a_person_erases_them_on_every_order_tells_the_units_that_saw_th
     assert_eq!(
         printed.lines().next().unwrap(),
         "erased on 2 orders: 2 entries (reference now `erased`, note deleted), 2 history rows deleted; \
-         4 notifications (mediationlog.updated) to 4 units in the outbox, which the worker publishes"
+         4 notifications (mediationlog.updated) to 2 units in the outbox, which the worker publishes"
     );
     assert!(!printed.contains(person));
     assert_eq!(traces_of(&mut env.db(), person), (0, 0, 0));
+    // Their entries' history is gone, the other person's stays.
+    let history = |ids: &[Uuid]| -> i64 {
+        use jobsync::store::schema::mediation_entry_history::dsl as h;
+        h::mediation_entry_history
+            .filter(h::mediation_id.eq_any(ids))
+            .count()
+            .get_result(&mut env.db())
+            .unwrap()
+    };
+    assert_eq!((history(&[pa, pb]), history(&[qa, qc])), (0, 2));
     // Everything else stays: the other person, the counts.
     assert_eq!(traces_of(&mut env.db(), other), (2, 2, 2));
     let held_a = held(&mut env.db(), a);
@@ -579,4 +589,46 @@ async fn after_an_erasure_a_cached_log_is_no_longer_current() {
     assert_eq!(after.status, 200, "not {tag} any more");
     assert_eq!(after.body["entries"][0]["person_ref"], "erased");
     assert_ne!(after.header("etag"), Some(tag.as_str()));
+}
+
+/// A mistyped database name must not read as "nothing to erase": the
+/// tools that read the database say it does not exist, and create nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_and_report_refuse_a_database_that_does_not_exist() {
+    let env = TestEnv::new().await;
+    let typo = format!("{}_typo", env.db_url());
+    for args in [
+        &["erase", "person", "P-nobodyatall"][..],
+        &[
+            "report",
+            "promises",
+            "--from",
+            "2026-12-01",
+            "--to",
+            "2026-12-31",
+        ],
+    ] {
+        let out = crate::cli::jobsync(&env, args)
+            .env("JOBSYNC_DATABASE_URL", &typo)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("does not exist"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let created: i64 = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM pg_database WHERE datname = '{}_typo'",
+        env.db_url().rsplit('/').next().unwrap()
+    ))
+    .get_result::<Count>(&mut PgConnection::establish(&format!("{PG_SERVER}/postgres")).unwrap())
+    .unwrap()
+    .n;
+    assert_eq!(created, 0, "no database was created");
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
