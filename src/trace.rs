@@ -84,7 +84,7 @@ impl TraceContext {
 
 /// Lower-case hex, without a `format!` per byte (this runs several times
 /// per message).
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {

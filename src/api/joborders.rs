@@ -236,10 +236,7 @@ fn with_etag(view: &View, headers: &HeaderMap) -> Response {
 /// or the retention changes a log without a new version, and a cached copy
 /// must not be kept as current then.
 fn with_content_etag(view: &View, headers: &HeaderMap) -> Response {
-    let hash: String = view.content_hash()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = crate::trace::hex(&view.content_hash()[..8]);
     with_tag(view, &format!("{}-{hash}", view.data.version()), headers)
 }
 

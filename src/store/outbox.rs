@@ -355,7 +355,7 @@ pub(super) struct Effects {
     pub redactions: usize,
     /// The views changed, for the change feed.
     pub changes: super::feed::Changes,
-    /// The trace of each order's expiry or missed promises: its
+    /// The trace of each order's expiry, missed promises or erasure: its
     /// notifications and its events are one trace.
     expiry_traces: HashMap<Uuid, TraceContext>,
 }
@@ -371,42 +371,29 @@ impl Effects {
         }
     }
 
-    /// Adds the rows of `output`, planned for `messages`. An expiry is
-    /// caused by no message: its id is made of the order and its version (an
-    /// order expires at most once per version), and it starts a trace of its
-    /// own, one per order.
+    /// Adds the rows of `output`, planned for `messages`. An expiry, a
+    /// missed promise or an erasure is caused by no message: its id is made
+    /// of the order and what happened to it (an order expires at most once
+    /// per version), and it starts a trace of its own, one per order.
     pub fn emit(&mut self, messages: &[Inbound], output: Output) {
-        let mut cause_of = |cause: Cause, id: Uuid, version: i64| match cause {
-            Cause::Message(i) => {
-                let m = &messages[i];
-                (Cow::Borrowed(m.message_id.as_str()), m.trace, m.hub_time)
-            }
-            Cause::Expiry => (
-                Cow::Owned(format!("expiry:{id}:{version}")),
-                *self
-                    .expiry_traces
-                    .entry(id)
-                    .or_insert_with(|| TraceContext::child_of(None)),
-                None,
-            ),
-            // Once per erasure and order.
-            Cause::Erasure(erasure) => (
-                Cow::Owned(format!("erasure:{erasure}:{id}")),
-                *self
-                    .expiry_traces
-                    .entry(id)
-                    .or_insert_with(|| TraceContext::child_of(None)),
-                None,
-            ),
-            // Once per order and promise: the id is made of both.
-            Cause::Promise(p) => (
-                Cow::Owned(format!("promise:{id}:{}", p.as_str())),
-                *self
-                    .expiry_traces
-                    .entry(id)
-                    .or_insert_with(|| TraceContext::child_of(None)),
-                None,
-            ),
+        let mut cause_of = |cause: Cause, id: Uuid, version: i64| {
+            let own = match cause {
+                Cause::Message(i) => {
+                    let m = &messages[i];
+                    return (Cow::Borrowed(m.message_id.as_str()), m.trace, m.hub_time);
+                }
+                Cause::Expiry => format!("expiry:{id}:{version}"),
+                // Once per order and promise: the id is made of both.
+                Cause::Promise(p) => format!("promise:{id}:{}", p.as_str()),
+                // Once per erasure and order.
+                Cause::Erasure(erasure) => format!("erasure:{erasure}:{id}"),
+            };
+            // Caused by no message: a trace of its own, one per order.
+            let trace = *self
+                .expiry_traces
+                .entry(id)
+                .or_insert_with(|| TraceContext::child_of(None));
+            (Cow::Owned(own), trace, None)
         };
         match output {
             Output::Notify {
