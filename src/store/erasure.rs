@@ -15,7 +15,6 @@
 //! does, since the hub is the source of truth.
 
 use std::collections::{BTreeSet, HashMap};
-use std::ops::AddAssign;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::pg::PgConnection;
@@ -48,15 +47,6 @@ pub struct Erasure {
     pub units_told: usize,
 }
 
-impl AddAssign for Erasure {
-    fn add_assign(&mut self, o: Erasure) {
-        self.orders += o.orders;
-        self.entries += o.entries;
-        self.history += o.history;
-        self.notifications += o.notifications;
-    }
-}
-
 /// Erases `person_ref` on every order at `now`. Erasing [`ERASED`] itself
 /// is the caller's mistake to refuse.
 pub fn erase_person(
@@ -75,26 +65,29 @@ pub fn erase_person(
             .order(e::job_order_id)
             .load(conn)?
     };
-    let mut total = Erasure::default();
+    let mut done = Erasure::default();
     let mut told = BTreeSet::new();
     for chunk in ids.chunks(ORDERS_PER_TRANSACTION) {
-        total +=
-            conn.transaction(|conn| erase_on(conn, chunk, person_ref, erasure, now, &mut told))?;
+        conn.transaction(|conn| {
+            erase_on(conn, chunk, person_ref, erasure, now, &mut done, &mut told)
+        })?;
     }
-    total.units_told = told.len();
-    Ok(total)
+    done.units_told = told.len();
+    Ok(done)
 }
 
 /// Erases `person_ref` on the orders `ids`, in the caller's transaction;
-/// adds the units told to `told`.
+/// adds what it did to `done` and the units it told to `told` (an error
+/// fails the whole erasure, so nothing is counted that did not commit).
 fn erase_on(
     conn: &mut PgConnection,
     ids: &[Uuid],
     person_ref: &str,
     erasure: Uuid,
     now: DateTime<Utc>,
+    done: &mut Erasure,
     told: &mut BTreeSet<Unit>,
-) -> QueryResult<Erasure> {
+) -> QueryResult<()> {
     locks::lock_orders(conn, ids)?;
     let mut logs = views::load_log_snapshots(conn, ids)?;
     let mut hashes = views::load_log_hashes(conn, ids)?;
@@ -121,7 +114,6 @@ fn erase_on(
         })
         .collect();
     let mut effects = Effects::new(now);
-    let mut done = Erasure::default();
     let plan = plan::plan(state, person_ref, erasure, &mut |o| {
         if let Output::Notify { notifications, .. } = &o {
             done.notifications += notifications.len();
@@ -134,11 +126,11 @@ fn erase_on(
         effects.emit(&[], o)
     });
     if plan.is_empty() {
-        return Ok(done);
+        return Ok(());
     }
     let erased: Vec<Uuid> = plan.keys().copied().collect();
-    done.orders = erased.len();
-    done.entries = diesel::sql_query(
+    done.orders += erased.len();
+    done.entries += diesel::sql_query(
         "UPDATE mediation_entries SET person_ref = $3, note = NULL \
           WHERE job_order_id = ANY($1) AND person_ref = $2",
     )
@@ -155,7 +147,7 @@ fn erase_on(
         .iter()
         .flat_map(|(id, e)| e.mediation_ids.iter().map(move |m| (*id, *m)))
         .unzip();
-    done.history = diesel::sql_query(
+    done.history += diesel::sql_query(
         "DELETE FROM mediation_entry_history h USING unnest($1, $2) AS e(o, m) \
           WHERE h.job_order_id = e.o AND h.mediation_id = e.m",
     )
@@ -166,5 +158,5 @@ fn erase_on(
     views::save_log_hashes(conn, &hashes)?;
     outbox::insert(conn, effects.outbox)?;
     feed::record(conn, &effects.changes)?;
-    Ok(done)
+    Ok(())
 }

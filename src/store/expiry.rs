@@ -75,19 +75,13 @@ const DUE: &str = "SELECT id FROM job_orders \
      WHERE expired_at IS NULL AND status <> 'closed' AND mediation_deadline < $1 \
      ORDER BY mediation_deadline, id LIMIT $2";
 
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    id: Uuid,
-}
-
 /// The due orders, locked (skipping rows another transaction holds).
 fn due_orders(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> QueryResult<Vec<Uuid>> {
     Ok(
         diesel::sql_query(format!("{DUE} FOR NO KEY UPDATE SKIP LOCKED"))
             .bind::<diesel::sql_types::Date, _>(passed_before(now))
             .bind::<BigInt, _>(limit)
-            .load::<Id>(conn)?
+            .load::<super::Id>(conn)?
             .into_iter()
             .map(|r| r.id)
             .collect(),

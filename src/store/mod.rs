@@ -24,6 +24,13 @@ pub use apply::{apply_batch, BatchResult};
 pub use db::PgPool;
 pub use locks::lock_key;
 
+/// A row of a query that selects order ids (`SELECT id …`).
+#[derive(diesel::QueryableByName)]
+struct Id {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: uuid::Uuid,
+}
+
 /// The plan of `query` (an `EXPLAIN (ANALYZE, FORMAT JSON)` statement with
 /// its parameters bound), for tests and benchmarks to show what it reads.
 fn explained(

@@ -70,12 +70,6 @@ const ENDED: &str = "personal_data_deleted_at IS NULL \
      AND (closed_at IS NOT NULL OR expired_at IS NOT NULL) \
      AND GREATEST(closed_at, expired_at) < $1";
 
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    id: Uuid,
-}
-
 /// The due orders, those that ended longest ago first: the head of
 /// `job_orders_personal_data_due`.
 fn due_sql() -> String {
@@ -108,7 +102,7 @@ fn due_orders(
     before: DateTime<Utc>,
     limit: i64,
 ) -> QueryResult<Vec<Uuid>> {
-    let rows: Vec<Id> = diesel::sql_query(due_sql())
+    let rows: Vec<super::Id> = diesel::sql_query(due_sql())
         .bind::<Timestamptz, _>(before)
         .bind::<BigInt, _>(limit)
         .load(conn)?;
@@ -124,7 +118,7 @@ fn still_due(
         return Ok(Vec::new());
     }
     let sql = format!("SELECT id FROM job_orders WHERE {ENDED} AND id = ANY($2)");
-    let rows: Vec<Id> = diesel::sql_query(sql)
+    let rows: Vec<super::Id> = diesel::sql_query(sql)
         .bind::<Timestamptz, _>(before)
         .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
         .load(conn)?;
