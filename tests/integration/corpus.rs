@@ -6,7 +6,6 @@
 //! hostile valid one stored exactly as sent); the worker keeps running.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -47,26 +46,6 @@ struct Corpus {
     sequences: Vec<Sequence>,
     /// `valid/*.json`: single hostile but valid job order snapshots.
     valid: Vec<Message>,
-}
-
-fn corpus_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
-}
-
-/// The files of `tests/corpus/<sub>/`: (relative path, stem, bytes), sorted.
-fn files(sub: &str) -> Vec<(String, String, Vec<u8>)> {
-    let dir = corpus_dir().join(sub);
-    let mut out: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/make-corpus)", dir.display()))
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (format!("{sub}/{name}"), stem, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 /// The code a corpus file name gives: the part before `--`.
@@ -174,22 +153,13 @@ impl Sent {
     }
 }
 
-/// The routing key the hub publishes a line with, from its `type`.
-fn routing_key_of(file: &str, line: &[u8]) -> String {
-    let kind = Sent::parse(file, line).kind;
-    kind.strip_prefix("dk.dfdg.")
-        .unwrap_or_else(|| panic!("{file}: a line of type {kind:?}"))
-        .to_owned()
-}
-
 fn json_lines(file: &str, bytes: &[u8]) -> Vec<Message> {
-    bytes
-        .split(|&b| b == b'\n')
-        .filter(|line| !line.is_empty())
-        .map(|line| Message {
+    corpus_lines(file, bytes)
+        .into_iter()
+        .map(|(routing_key, body)| Message {
             file: file.to_owned(),
-            routing_key: routing_key_of(file, line),
-            body: line.to_vec(),
+            routing_key,
+            body,
         })
         .collect()
 }
@@ -200,7 +170,7 @@ fn load() -> Corpus {
         ("joborder", "joborder.snapshot"),
         ("mediationlog", "mediationlog.snapshot"),
     ] {
-        for (file, stem, body) in files(stream) {
+        for (file, stem, body) in corpus_files(stream) {
             bad.push(Bad {
                 code: code_of(&file, &stem),
                 message: Message {
@@ -212,7 +182,7 @@ fn load() -> Corpus {
         }
     }
     let mut sequences = Vec::new();
-    for (file, stem, bytes) in files("sequences") {
+    for (file, stem, bytes) in corpus_files("sequences") {
         let mut setup = json_lines(&file, &bytes);
         let last = setup.pop().expect("a sequence has a last line");
         assert!(!setup.is_empty(), "{file}: a sequence sets something up");
@@ -225,7 +195,7 @@ fn load() -> Corpus {
         });
     }
     let mut valid = Vec::new();
-    for (file, _, bytes) in files("valid") {
+    for (file, _, bytes) in corpus_files("valid") {
         if file.ends_with(".jsonl") {
             sequences.push(Sequence {
                 setup: json_lines(&file, &bytes),

@@ -133,40 +133,21 @@ fn occurrences(log: &str, values: &BTreeMap<String, Kind>, limit: usize) -> Vec<
 
 /// The corpus's messages: (routing key, body).
 fn corpus() -> Vec<(String, Vec<u8>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     let mut out = Vec::new();
-    for sub in ["joborder", "mediationlog", "sequences", "valid"] {
-        let mut paths: Vec<_> = std::fs::read_dir(root.join(sub))
-            .expect("tests/corpus (scripts/make-corpus)")
-            .map(|e| e.unwrap().path())
-            .collect();
-        paths.sort();
-        for path in paths {
-            let bytes = std::fs::read(&path).unwrap();
-            let lines: Vec<Vec<u8>> = if path.extension().is_some_and(|e| e == "jsonl") {
-                bytes
-                    .split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .map(<[u8]>::to_vec)
-                    .collect()
+    for (sub, routing_key) in [
+        ("joborder", "joborder.snapshot"),
+        ("mediationlog", "mediationlog.snapshot"),
+    ] {
+        for (_, _, body) in corpus_files(sub) {
+            out.push((routing_key.to_owned(), body));
+        }
+    }
+    for sub in ["sequences", "valid"] {
+        for (file, _, bytes) in corpus_files(sub) {
+            if file.ends_with(".jsonl") {
+                out.extend(corpus_lines(&file, &bytes));
             } else {
-                vec![bytes]
-            };
-            for body in lines {
-                let routing_key = match sub {
-                    "joborder" => "joborder.snapshot".to_owned(),
-                    "mediationlog" => "mediationlog.snapshot".to_owned(),
-                    _ => {
-                        #[derive(Deserialize)]
-                        struct Type {
-                            #[serde(rename = "type")]
-                            kind: String,
-                        }
-                        let t: Type = serde_json::from_slice(&body).unwrap();
-                        t.kind.strip_prefix("dk.dfdg.").unwrap().to_owned()
-                    }
-                };
-                out.push((routing_key, body));
+                out.push((routing_key_of(&file, &bytes), bytes));
             }
         }
     }

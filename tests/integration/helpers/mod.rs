@@ -24,6 +24,7 @@ mod builders;
 mod clock;
 #[path = "../../common/joborder.rs"]
 mod common_joborder;
+mod corpus;
 mod env;
 mod http;
 mod postgres;
@@ -38,6 +39,8 @@ pub use builders::*;
 pub use clock::*;
 #[allow(unused_imports)]
 pub use common_joborder::*;
+#[allow(unused_imports)]
+pub use corpus::*;
 // Not every test binary that includes these uses every helper.
 #[allow(unused_imports)]
 pub use env::*;
