@@ -60,7 +60,7 @@ pub async fn dead_letters_queue_arguments(
 
 /// The dead-letter queue's message TTL in milliseconds: `retention_days`
 /// days.
-pub fn dead_letter_ttl_ms(retention_days: u32) -> i64 {
+fn dead_letter_ttl_ms(retention_days: u32) -> i64 {
     i64::from(retention_days) * 86_400_000
 }
 

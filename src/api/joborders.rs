@@ -236,8 +236,8 @@ fn with_etag(view: &View, headers: &HeaderMap) -> Response {
 /// or the retention changes a log without a new version, and a cached copy
 /// must not be kept as current then.
 fn with_content_etag(view: &View, headers: &HeaderMap) -> Response {
-    let hash = crate::trace::hex(&view.content_hash()[..8]);
-    with_tag(view, &format!("{}-{hash}", view.data.version()), headers)
+    let tag = format!("{}-{}", view.data.version(), view.content_tag());
+    with_tag(view, &tag, headers)
 }
 
 /// `view` with `tag` (quoted) as `ETag`, or `304` when `If-None-Match`

@@ -39,6 +39,12 @@ impl View {
         hasher.finalize().to_vec()
     }
 
+    /// The first 8 bytes of [`View::content_hash`] in hex: a short tag of
+    /// the content (an `ETag`'s).
+    pub fn content_tag(&self) -> String {
+        crate::trace::hex(&self.content_hash()[..8])
+    }
+
     /// The view as a JSON value (for tests and tools; what is published is
     /// serialized from [`View::data`] directly).
     pub fn to_json(&self) -> serde_json::Value {
